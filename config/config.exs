@@ -1,0 +1,12 @@
+import Config
+
+# `py` reads its settings from the application environment:
+#
+#     config :py,
+#       python: "/path/to/python3",   # or env PY_PYTHON; default: python3 on PATH
+#       pool_size: 4,                  # default: System.schedulers_online()
+#       timeout: 30_000                # default call timeout in ms
+#
+if File.exists?(Path.join(__DIR__, "#{config_env()}.exs")) do
+  import_config "#{config_env()}.exs"
+end

@@ -1,0 +1,37 @@
+defmodule Py.MixProject do
+  use Mix.Project
+
+  @version "0.1.0-dev"
+
+  def project do
+    [
+      app: :py,
+      version: @version,
+      elixir: "~> 1.14",
+      start_permanent: Mix.env() == :prod,
+      compilers: [:py_native | Mix.compilers()],
+      deps: [],
+      elixirc_paths: elixirc_paths(Mix.env()),
+      docs: [main: "readme"],
+      package: package(),
+      description: "Run CPython inside the BEAM: fast calls, real parallelism, a VM that stays up."
+    ]
+  end
+
+  def application do
+    [
+      mod: {Py.Application, []},
+      extra_applications: [:logger]
+    ]
+  end
+
+  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(_), do: ["lib"]
+
+  defp package do
+    [
+      files: ~w(lib native/py_nif/src native/py_nif/Cargo.toml native/py_nif/Cargo.lock
+                native/py_nif/build.rs mix.exs README.md CHANGELOG.md docs)
+    ]
+  end
+end

@@ -1,0 +1,254 @@
+defmodule Py do
+  @moduledoc """
+  Run Python inside the BEAM.
+
+      {:ok, 1.4142135623730951} = Py.call(:math, :sqrt, [2.0])
+      {:ok, 3} = Py.eval("1 + 2")
+      :ok = Py.exec("def double(x):\\n    return 2 * x")
+      {:ok, 42} = Py.eval("double(21)")
+
+  Every function returns `{:ok, value}` or `{:error, %Py.Error{}}`, and has
+  a `!` variant that returns the value or raises `Py.Error`.
+
+  ## Where calls run
+
+  Calls without a `:context` option go to the default pool, started with the
+  `:py` application (`config :py, pool_size: n`, default: one context per
+  scheduler). A process is bound to one pool context on its first call and
+  gets its own Python namespace there, so
+
+      Py.exec("x = 1")
+      Py.eval("x")  #=> {:ok, 1}
+
+  works within one process, while another process never sees its `x`. The
+  namespace is dropped when the process exits. `bind/1` binds a process to a
+  chosen context instead, and `unbind/0` drops the binding.
+
+  With `context: ctx` a call runs on that `Py.Context`, in its own globals.
+
+  ## Options
+
+  Every call accepts:
+
+    * `:timeout` - milliseconds (or `:infinity`) to wait for the result.
+      Default: `config :py, timeout:`, else 30 000. On expiry the running
+      Python code is interrupted (an `erlang.Interrupted` exception is raised
+      in it), the caller gets a `:timeout` error and the context goes on
+      serving calls. Code blocked in C (for example `time.sleep`) is
+      interrupted when it returns to Python.
+    * `:context` - a `Py.Context` (pid or name) to run on
+    * `:return` - `:auto` (default) converts the result to Elixir terms;
+      `:object` returns a `%Py.Object{}` handle instead
+
+  `call/4` and `call_method/4` also take `:kwargs`, a keyword list or map of
+  keyword arguments.
+
+  See `docs/type-conversion.md` for how values cross.
+  """
+
+  alias Py.{Context, Error, Pool}
+
+  @binding :"$py_binding"
+
+  @type result(t) :: {:ok, t} | {:error, Error.t()}
+  @type name :: atom | String.t()
+
+  @doc """
+  Calls `module.function(*args, **kwargs)`.
+
+  `module` is a module name (`:math`, `"os.path"`) or a `%Py.Object{}`
+  whose attribute `function` is called. With `function` `nil` the object
+  itself is called.
+
+      {:ok, 2.0} = Py.call(:math, :sqrt, [4])
+      {:ok, "a-b"} = Py.call("str", :join, ["-", ["a", "b"]])
+      {:ok, ~s({"a": 1})} = Py.call(:json, :dumps, [%{"a" => 1}], kwargs: [sort_keys: true])
+  """
+  @spec call(name | Py.Object.t(), name | nil, list, keyword) :: result(term)
+  def call(module, function, args \\ [], opts \\ []) do
+    run({:call, module, function, args, Keyword.get(opts, :kwargs, []), ret(opts)}, opts)
+  end
+
+  @doc "Like `call/4` but returns the value or raises `Py.Error`."
+  def call!(module, function, args \\ [], opts \\ []), do: bang(call(module, function, args, opts))
+
+  @doc """
+  Evaluates a Python expression in the caller's namespace.
+
+  `bindings` (a map or keyword list with string or atom keys) are visible to
+  the expression as global names and do not persist.
+
+      {:ok, 3} = Py.eval("1 + 2")
+      {:ok, 10} = Py.eval("x * y", %{x: 2, y: 5})
+  """
+  @spec eval(String.t(), map | keyword, keyword) :: result(term)
+  def eval(code, bindings \\ %{}, opts \\ []) do
+    run({:eval, code, bindings, ret(opts)}, opts)
+  end
+
+  @doc "Like `eval/3` but returns the value or raises `Py.Error`."
+  def eval!(code, bindings \\ %{}, opts \\ []), do: bang(eval(code, bindings, opts))
+
+  @doc """
+  Executes Python statements in the caller's namespace. Returns `:ok`.
+
+      :ok = Py.exec("import math\\nr = math.pi")
+  """
+  @spec exec(String.t(), keyword) :: :ok | {:error, Error.t()}
+  def exec(code, opts \\ []) do
+    case run({:exec, code}, opts) do
+      {:ok, nil} -> :ok
+      {:error, _} = error -> error
+    end
+  end
+
+  @doc "Like `exec/2` but returns `:ok` or raises `Py.Error`."
+  def exec!(code, opts \\ []) do
+    case exec(code, opts) do
+      :ok -> :ok
+      {:error, error} -> raise error
+    end
+  end
+
+  @doc """
+  Reads an attribute of a `%Py.Object{}` (or of a module, given by name).
+
+      {:ok, 3.141592653589793} = Py.getattr(:math, :pi)
+  """
+  @spec getattr(Py.Object.t() | name, name, keyword) :: result(term)
+  def getattr(object, name, opts \\ []), do: run({:getattr, object, name, ret(opts)}, opts)
+
+  @doc "Like `getattr/3` but returns the value or raises `Py.Error`."
+  def getattr!(object, name, opts \\ []), do: bang(getattr(object, name, opts))
+
+  @doc """
+  Calls a method of a `%Py.Object{}`.
+
+      {:ok, counter} = Py.call(:collections, :Counter, [["a", "b", "a"]], return: :object)
+      {:ok, [{"a", 2}]} = Py.call_method(counter, :most_common, [1])
+  """
+  @spec call_method(Py.Object.t(), name, list, keyword) :: result(term)
+  def call_method(object, name, args \\ [], opts \\ []), do: call(object, name, args, opts)
+
+  @doc "Like `call_method/4` but returns the value or raises `Py.Error`."
+  def call_method!(object, name, args \\ [], opts \\ []),
+    do: bang(call_method(object, name, args, opts))
+
+  @doc """
+  The Python `repr()` of a `%Py.Object{}` (or of any value, converted
+  first).
+  """
+  @spec repr(term, keyword) :: result(String.t())
+  def repr(object, opts \\ []), do: run({:repr, object}, opts)
+
+  @doc """
+  What is running: Python version, executable, libpython, mode and pool size.
+
+      Py.info()
+      #=> %{python_version: "3.11.7", executable: "/usr/bin/python3",
+      #     libpython: "/usr/lib/.../libpython3.11.so.1.0", mode: :worker,
+      #     pool_size: 2, live_objects: 0}
+  """
+  @spec info() :: map
+  def info do
+    (Py.Runtime.info() || %{})
+    |> Map.merge(%{
+      mode: :worker,
+      pool_size: Pool.size(),
+      live_objects: Py.Object.live_count()
+    })
+  end
+
+  @doc """
+  Binds the calling process to a context.
+
+  With no argument (or `nil`), binds to a pool context with a fresh,
+  private namespace (what the first call does implicitly). With a
+  `Py.Context`, later calls from this process without a `:context` option
+  run on that context, in its globals.
+  """
+  @spec bind(Context.t() | nil) :: :ok | {:error, Error.t()}
+  def bind(context \\ nil)
+
+  def bind(nil) do
+    with {:ok, handle} <- Pool.pick() do
+      Process.put(@binding, {handle, Py.Native.namespace_new(elem(handle, 1)), :pool})
+      :ok
+    end
+  end
+
+  def bind(context) do
+    with {:ok, handle} <- Context.handle(context) do
+      Process.put(@binding, {handle, nil, :explicit})
+      :ok
+    end
+  end
+
+  @doc """
+  Drops the calling process's binding (and its pool namespace). The next
+  call binds again.
+  """
+  @spec unbind() :: :ok
+  def unbind do
+    Process.delete(@binding)
+    :ok
+  end
+
+  # ------------------------------------------------------------ internals
+
+  defp ret(opts) do
+    case Keyword.get(opts, :return, :auto) do
+      :auto -> :auto
+      :object -> :object
+      other -> raise ArgumentError, "the :return option must be :auto or :object, got: #{inspect(other)}"
+    end
+  end
+
+  defp bang({:ok, value}), do: value
+  defp bang({:error, error}), do: raise(error)
+
+  defp run(request, opts) do
+    timeout = Keyword.get(opts, :timeout) || Py.Config.default_timeout()
+
+    case Keyword.fetch(opts, :context) do
+      {:ok, context} ->
+        with {:ok, handle} <- Context.handle(context) do
+          handle |> Context.run(nil, request, timeout) |> closed_if_not_queued()
+        end
+
+      :error ->
+        run_bound(request, timeout, true)
+    end
+  end
+
+  defp run_bound(request, timeout, retry?) do
+    case current_binding() do
+      {:ok, {handle, namespace, kind}} ->
+        case Context.run(handle, namespace, request, timeout) do
+          {:error, :not_queued} when kind == :pool and retry? ->
+            # The bound pool context had stopped; the request never ran.
+            Process.delete(@binding)
+            run_bound(request, timeout, false)
+
+          result ->
+            closed_if_not_queued(result)
+        end
+
+      {:error, _} = error ->
+        error
+    end
+  end
+
+  defp current_binding do
+    case Process.get(@binding) do
+      nil ->
+        with :ok <- bind(nil), do: {:ok, Process.get(@binding)}
+
+      binding ->
+        {:ok, binding}
+    end
+  end
+
+  defp closed_if_not_queued({:error, :not_queued}), do: {:error, Error.closed()}
+  defp closed_if_not_queued(result), do: result
+end

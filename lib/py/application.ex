@@ -1,0 +1,22 @@
+defmodule Py.Application do
+  @moduledoc false
+  use Application
+
+  @impl true
+  def start(_type, _args) do
+    case Py.Runtime.start() do
+      {:ok, _info} ->
+        Py.Config.load()
+
+        children = [
+          Py.Context.Registry,
+          {Py.Pool, name: :default, size: Py.Config.pool_size()}
+        ]
+
+        Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor)
+
+      {:error, error} ->
+        {:error, Exception.message(error)}
+    end
+  end
+end

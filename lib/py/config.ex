@@ -1,0 +1,21 @@
+defmodule Py.Config do
+  @moduledoc false
+  # Settings read once at start and kept where the hot path reads them
+  # cheaply.
+
+  @timeout_key {__MODULE__, :timeout}
+
+  def load do
+    :persistent_term.put(@timeout_key, Application.get_env(:py, :timeout, 30_000))
+  end
+
+  def default_timeout, do: :persistent_term.get(@timeout_key, 30_000)
+
+  def pool_size do
+    case Application.get_env(:py, :pool_size) do
+      nil -> System.schedulers_online()
+      n when is_integer(n) and n > 0 -> n
+      other -> raise ArgumentError, "config :py, pool_size: must be a positive integer, got: #{inspect(other)}"
+    end
+  end
+end

@@ -1,0 +1,237 @@
+defmodule Py.Context do
+  @moduledoc """
+  A Python execution context: one dedicated OS thread running Python, with
+  its own globals, owned by this GenServer.
+
+  State persists across calls to the same context. Contexts run in parallel
+  with one another as far as the interpreter allows (in worker mode they
+  share the GIL; see `docs/contexts-and-parallelism.md`).
+
+      {:ok, ctx} = Py.Context.start_link()
+      :ok = Py.Context.exec(ctx, "counter = 41")
+      {:ok, 42} = Py.Context.eval(ctx, "counter + 1")
+      Py.Context.stop(ctx)
+
+  Contexts are ordinary children for a supervisor:
+
+      children = [{Py.Context, name: MyApp.Python}]
+      Py.call(:math, :sqrt, [2.0], context: MyApp.Python)
+
+  The GenServer is not on the call path: a call goes straight from the
+  calling process to the context's thread and the reply comes straight back.
+  When the context stops or dies, its thread ends and every caller still
+  waiting gets `{:error, %Py.Error{kind: :closed}}`.
+
+  The functions here are the `Py` functions with the context given first;
+  they use the context's own globals (not a per-process namespace).
+  """
+
+  use GenServer
+
+  @typedoc "A context: its pid or registered name."
+  @type t :: GenServer.server()
+
+  @doc false
+  @type handle :: {pid, reference}
+
+  @doc """
+  Starts a context linked to the caller.
+
+  Options:
+    * `:name` - register the context under this name
+  """
+  @spec start_link(keyword) :: GenServer.on_start()
+  def start_link(opts \\ []) do
+    {gen_opts, opts} = Keyword.split(opts, [:name])
+    GenServer.start_link(__MODULE__, opts, gen_opts)
+  end
+
+  @doc false
+  def child_spec(opts) do
+    %{
+      id: Keyword.get(opts, :name, __MODULE__),
+      start: {__MODULE__, :start_link, [opts]},
+      shutdown: 10_000
+    }
+  end
+
+  @doc """
+  Stops the context: callers still waiting get a `:closed` error and the
+  context's thread ends before this returns.
+  """
+  @spec stop(t, term, timeout) :: :ok
+  def stop(context, reason \\ :normal, timeout \\ :infinity) do
+    GenServer.stop(context, reason, timeout)
+  end
+
+  @doc "`Py.call/4` on this context."
+  def call(context, module, function, args \\ [], opts \\ []),
+    do: Py.call(module, function, args, [context: context] ++ opts)
+
+  @doc "`Py.call!/4` on this context."
+  def call!(context, module, function, args \\ [], opts \\ []),
+    do: Py.call!(module, function, args, [context: context] ++ opts)
+
+  @doc "`Py.eval/3` on this context."
+  def eval(context, code, bindings \\ %{}, opts \\ []),
+    do: Py.eval(code, bindings, [context: context] ++ opts)
+
+  @doc "`Py.eval!/3` on this context."
+  def eval!(context, code, bindings \\ %{}, opts \\ []),
+    do: Py.eval!(code, bindings, [context: context] ++ opts)
+
+  @doc "`Py.exec/2` on this context."
+  def exec(context, code, opts \\ []), do: Py.exec(code, [context: context] ++ opts)
+
+  @doc "`Py.exec!/2` on this context."
+  def exec!(context, code, opts \\ []), do: Py.exec!(code, [context: context] ++ opts)
+
+  # ------------------------------------------------------------ call path
+
+  @doc false
+  # The native handle of a context, without a message round trip.
+  @spec handle(t) :: {:ok, handle} | {:error, Py.Error.t()}
+  def handle(context) do
+    case GenServer.whereis(context) do
+      pid when is_pid(pid) ->
+        case Py.Context.Registry.lookup(pid) do
+          {:ok, ref} -> {:ok, {pid, ref}}
+          :error -> {:error, not_a_context(context)}
+        end
+
+      _ ->
+        {:error, not_a_context(context)}
+    end
+  end
+
+  defp not_a_context(context) do
+    %Py.Error{
+      kind: :closed,
+      message: "#{inspect(context)} is not a running Py.Context; start one with Py.Context.start_link/1"
+    }
+  end
+
+  @doc false
+  # Runs one request on a context and waits for its reply. Returns
+  # `{:error, :not_queued}` when the context was already closed (the
+  # request never ran, so it is safe to retry elsewhere).
+  def run({pid, ref}, namespace, request, timeout) do
+    mref = Process.monitor(pid)
+
+    case Py.Native.submit(ref, namespace, mref, Process.group_leader(), request) do
+      {:ok, job} ->
+        await(mref, job, timeout)
+
+      {:error, :closed} ->
+        Process.demonitor(mref, [:flush])
+        {:error, :not_queued}
+    end
+  end
+
+  defp await(mref, job, timeout) do
+    receive do
+      {^mref, result, io} ->
+        Process.demonitor(mref, [:flush])
+        reply(mref, result, io)
+
+      {:DOWN, ^mref, _, _, _} ->
+        case Py.Native.cancel(job) do
+          :cancelled -> {:error, Py.Error.closed()}
+          :sent -> receive_sent(mref)
+        end
+    after
+      timeout ->
+        Process.demonitor(mref, [:flush])
+
+        case Py.Native.cancel(job) do
+          :cancelled ->
+            flush_io(mref)
+            {:error, Py.Error.timeout(timeout)}
+
+          :sent ->
+            receive_sent(mref)
+        end
+    end
+  end
+
+  # The reply was sent before the cancel took effect: it is in the mailbox.
+  defp receive_sent(mref) do
+    receive do
+      {^mref, result, io} -> reply(mref, result, io)
+    end
+  end
+
+  defp reply(_mref, {:ok, value}, 0), do: {:ok, value}
+
+  defp reply(mref, result, io) do
+    await_io(mref, io)
+
+    case result do
+      {:ok, value} -> {:ok, value}
+      {:error, reason} -> {:error, Py.Error.from_native(reason)}
+    end
+  end
+
+  # Python's output went to our group leader as io requests tagged with
+  # mref; wait for their replies so the output is complete on return.
+  defp await_io(_mref, 0), do: :ok
+
+  defp await_io(mref, count) do
+    gl = Process.group_leader()
+    gl_ref = Process.monitor(gl)
+    wait_io(mref, gl_ref, count)
+    Process.demonitor(gl_ref, [:flush])
+    :ok
+  end
+
+  defp wait_io(_mref, _gl_ref, 0), do: :ok
+
+  defp wait_io(mref, gl_ref, count) do
+    receive do
+      {:io_reply, ^mref, _} -> wait_io(mref, gl_ref, count - 1)
+      {:DOWN, ^gl_ref, _, _, _} -> :ok
+    end
+  end
+
+  defp flush_io(mref) do
+    receive do
+      {:io_reply, ^mref, _} -> flush_io(mref)
+    after
+      0 -> :ok
+    end
+  end
+
+  # ------------------------------------------------------------ GenServer
+
+  @impl true
+  def init(opts) do
+    Process.flag(:trap_exit, true)
+
+    case Py.Native.context_new() do
+      {:ok, ref} ->
+        Py.Context.Registry.register(self(), ref)
+
+        case Keyword.get(opts, :pool) do
+          {pool, index} -> Py.Pool.register(pool, index, {self(), ref})
+          nil -> :ok
+        end
+
+        {:ok, %{ref: ref}}
+
+      {:error, message} ->
+        {:stop, %Py.Error{kind: :runtime, message: message}}
+    end
+  end
+
+  @impl true
+  def handle_info({:EXIT, _pid, reason}, state), do: {:stop, reason, state}
+  def handle_info(_msg, state), do: {:noreply, state}
+
+  @impl true
+  def terminate(_reason, %{ref: ref}) do
+    Py.Native.context_close(ref)
+    # The thread ends once the running job (if any) is interrupted.
+    Py.Native.context_wait(ref, 5_000)
+    :ok
+  end
+end

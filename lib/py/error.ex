@@ -1,0 +1,76 @@
+defmodule Py.Error do
+  @moduledoc """
+  The error every `py` function returns (`{:error, %Py.Error{}}`) or raises
+  (the `!` variants).
+
+  Fields:
+
+    * `:kind` - what went wrong:
+      * `:python` - Python raised; `:type`, `:message` and `:traceback` say what
+      * `:timeout` - the call did not finish within its `:timeout`; the
+        running Python code was interrupted and the context stays usable
+      * `:closed` - the context stopped (or died) before the call finished
+      * `:conversion` - a value could not cross between Elixir and Python;
+        the message says which value and where in it
+      * `:invalid` - the request itself was malformed (bad name, bad args)
+      * `:runtime` - the Python runtime is not available
+      * `:internal` - a bug in `py`; please report it
+    * `:type` - the Python exception type, e.g. `"ValueError"` or
+      `"json.decoder.JSONDecodeError"` (module-qualified unless builtin)
+    * `:message` - the human-readable message
+    * `:traceback` - Python's formatted traceback, when there is one
+
+  ## Examples
+
+      iex> error = %Py.Error{kind: :python, type: "ZeroDivisionError", message: "division by zero"}
+      iex> Exception.message(error)
+      "ZeroDivisionError: division by zero"
+
+      iex> Exception.message(%Py.Error{kind: :timeout, message: "call timed out after 500 ms"})
+      "call timed out after 500 ms"
+  """
+
+  @type kind :: :python | :timeout | :closed | :conversion | :invalid | :runtime | :internal
+
+  @type t :: %__MODULE__{
+          kind: kind,
+          type: String.t() | nil,
+          message: String.t(),
+          traceback: String.t() | nil
+        }
+
+  defexception kind: :python, type: nil, message: "", traceback: nil
+
+  @impl true
+  def message(%__MODULE__{type: nil, message: message}), do: message
+  def message(%__MODULE__{type: type, message: message}), do: "#{type}: #{message}"
+
+  @doc false
+  # Builds the struct from the NIF's `{kind, ...}` reason.
+  def from_native({:python, type, message, traceback}),
+    do: %__MODULE__{kind: :python, type: type, message: message, traceback: traceback}
+
+  def from_native({kind, message}) when is_atom(kind) and is_binary(message),
+    do: %__MODULE__{kind: kind, message: message}
+
+  def from_native(other),
+    do: %__MODULE__{kind: :internal, message: "unexpected native error: #{inspect(other)}"}
+
+  @doc false
+  def closed do
+    %__MODULE__{
+      kind: :closed,
+      message: "the Python context stopped before the call finished; start a new one or retry"
+    }
+  end
+
+  @doc false
+  def timeout(ms) do
+    %__MODULE__{
+      kind: :timeout,
+      message:
+        "the Python call did not finish within #{ms} ms; it was interrupted " <>
+          "(pass a larger :timeout if it needs more time)"
+    }
+  end
+end

@@ -1,0 +1,36 @@
+defmodule Py.Native do
+  @moduledoc false
+  # NIF stubs. The library is built by `Mix.Tasks.Compile.PyNative` into
+  # the application's priv/native. Loading never fails the module: a missing
+  # or broken library is reported by `Py.Runtime` with a clear message.
+
+  @on_load :load
+  @load_error {__MODULE__, :load_error}
+
+  def load do
+    path = :filename.join([:code.priv_dir(:py), ~c"native", ~c"libpy_nif"])
+
+    case :erlang.load_nif(path, 0) do
+      :ok ->
+        :ok
+
+      {:error, {_reason, text}} ->
+        :persistent_term.put(@load_error, to_string(text))
+        :ok
+    end
+  end
+
+  @doc false
+  def load_error, do: :persistent_term.get(@load_error, nil)
+
+  def runtime_start(_executable), do: err()
+  def context_new, do: err()
+  def context_close(_ctx), do: err()
+  def context_wait(_ctx, _timeout_ms), do: err()
+  def namespace_new(_ctx), do: err()
+  def submit(_ctx, _namespace, _ref, _group_leader, _request), do: err()
+  def cancel(_job), do: err()
+  def live_objects, do: err()
+
+  defp err, do: :erlang.nif_error(:nif_not_loaded)
+end

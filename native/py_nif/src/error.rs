@@ -1,0 +1,114 @@
+//! One error type for everything a job can fail with, and its Elixir form.
+//!
+//! Elixir receives `{:error, {kind, ...}}` and builds `%Py.Error{}`:
+//! - `{:python, type, message, traceback}` for a Python exception
+//! - `{:conversion, message}` when a value cannot cross (the message says where)
+//! - `{:invalid, message}` for a malformed request
+use crate::atoms;
+use pyo3::prelude::*;
+use pyo3::types::PyTraceback;
+use rustler::{Encoder, Env, Term};
+
+pub enum Failure {
+    Python(PyErr),
+    /// `path` is innermost-last after `at` calls on the way out.
+    Conversion {
+        message: String,
+        path: Vec<String>,
+    },
+    Invalid(String),
+}
+
+pub type JobResult<T> = Result<T, Failure>;
+
+impl From<PyErr> for Failure {
+    fn from(err: PyErr) -> Self {
+        Failure::Python(err)
+    }
+}
+
+impl From<std::convert::Infallible> for Failure {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl Failure {
+    pub fn conversion(message: impl Into<String>) -> Failure {
+        Failure::Conversion {
+            message: message.into(),
+            path: Vec::new(),
+        }
+    }
+
+    /// Records that the failure happened inside element `step`.
+    pub fn at(mut self, step: impl FnOnce() -> String) -> Failure {
+        if let Failure::Conversion { path, .. } = &mut self {
+            path.push(step());
+        }
+        self
+    }
+
+    pub fn encode<'a>(self, py: Python<'_>, env: Env<'a>) -> Term<'a> {
+        let reason = match self {
+            Failure::Python(err) => {
+                let (kind, message, traceback) = python_parts(py, &err);
+                (atoms::python(), kind, message, traceback).encode(env)
+            }
+            Failure::Conversion { message, path } => {
+                let message = if path.is_empty() {
+                    message
+                } else {
+                    let at: Vec<&str> = path.iter().rev().map(String::as_str).collect();
+                    format!("{message} (at {})", at.join(" -> "))
+                };
+                (atoms::conversion(), message).encode(env)
+            }
+            Failure::Invalid(message) => (atoms::invalid(), message).encode(env),
+        };
+        (atoms::error(), reason).encode(env)
+    }
+}
+
+/// Exception type name (module-qualified unless builtin), message, and the
+/// formatted traceback (None when there is none).
+pub fn python_parts(py: Python<'_>, err: &PyErr) -> (String, String, Option<String>) {
+    let ty = err.get_type(py);
+    let name = ty
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    let module = ty
+        .module()
+        .map(|m| m.to_string())
+        .unwrap_or_else(|_| "builtins".into());
+    let kind = if module == "builtins" {
+        name
+    } else {
+        format!("{module}.{name}")
+    };
+    let value = err.value(py);
+    let message = value
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "<exception str() failed>".into());
+    let traceback = err
+        .traceback(py)
+        .and_then(|tb: Bound<'_, PyTraceback>| format_exception(py, err, &tb).ok());
+    (kind, message, traceback)
+}
+
+fn format_exception(py: Python<'_>, err: &PyErr, tb: &Bound<'_, PyTraceback>) -> PyResult<String> {
+    let lines = py
+        .import("traceback")?
+        .getattr("format_exception")?
+        .call1((err.get_type(py), err.value(py), tb))?;
+    let joined = pyo3::types::PyString::new(py, "").call_method1("join", (lines,))?;
+    joined.extract()
+}
+
+/// A one-line description of a Python error, for start-up failures.
+pub fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let (kind, message, _) = python_parts(py, err);
+    format!("{kind}: {message}")
+}

@@ -1,0 +1,154 @@
+//! Python's stdout/stderr during a call go to the caller's group leader.
+//!
+//! The worker sets a thread-local target for the duration of a job; the
+//! `erlang._write` builtin buffers text there and sends it as
+//! `{:io_request, caller, ref, {:put_chars, :unicode, text}}` on each newline
+//! (or when the buffer grows), so IEx, Livebook and `ExUnit.CaptureIO` see it.
+//! The caller waits for one `{:io_reply, ref, _}` per request before it
+//! returns, so output is complete when the call returns.
+use crate::atoms;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyCFunction;
+use rustler::env::SavedTerm;
+use rustler::{Encoder, LocalPid, OwnedEnv};
+use std::cell::RefCell;
+use std::os::raw::c_char;
+
+const FLUSH_AT: usize = 8 * 1024;
+
+pub struct Target {
+    pub caller: LocalPid,
+    pub group_leader: LocalPid,
+    /// The caller's reference, saved in the job's env.
+    reply_ref: SavedTerm,
+    /// The running job's env; it outlives the target (see `begin`).
+    job_env: *const OwnedEnv,
+    buf: Vec<u8>,
+    requests: u32,
+}
+
+thread_local! {
+    static TARGET: RefCell<Option<Target>> = const { RefCell::new(None) };
+}
+
+/// Installs the target for the job about to run on this thread.
+///
+/// `job_env` must stay alive, unmoved, until `end` is called.
+pub fn begin(caller: LocalPid, group_leader: LocalPid, job_env: &OwnedEnv, reply_ref: SavedTerm) {
+    TARGET.with(|t| {
+        *t.borrow_mut() = Some(Target {
+            caller,
+            group_leader,
+            reply_ref,
+            job_env,
+            buf: Vec::new(),
+            requests: 0,
+        })
+    });
+}
+
+/// Flushes and removes the target; returns how many io requests were sent.
+pub fn end() -> u32 {
+    TARGET.with(|t| match t.borrow_mut().take() {
+        Some(mut target) => {
+            flush(&mut target);
+            target.requests
+        }
+        None => 0,
+    })
+}
+
+fn flush(target: &mut Target) {
+    if target.buf.is_empty() {
+        return;
+    }
+    let text = std::mem::take(&mut target.buf);
+    let mut env = OwnedEnv::new();
+    let caller = target.caller;
+    // SAFETY: `begin`'s contract keeps the job env alive until `end`.
+    let job_env = unsafe { &*target.job_env };
+    let sent = job_env.run(|ref_env| {
+        let reply_ref = target.reply_ref.load(ref_env);
+        env.send_and_clear(&target.group_leader, |env| {
+            let mut bin = rustler::NewBinary::new(env, text.len());
+            bin.as_mut_slice().copy_from_slice(&text);
+            let bin: rustler::Binary = bin.into();
+            (
+                atoms::io_request(),
+                caller,
+                reply_ref,
+                (atoms::put_chars(), atoms::unicode(), bin),
+            )
+                .encode(env)
+        })
+    });
+    if sent.is_ok() {
+        target.requests += 1;
+    }
+}
+
+/// Appends text for the current job; false when this thread runs no job.
+fn write(text: &[u8]) -> bool {
+    TARGET.with(|t| {
+        let mut guard = t.borrow_mut();
+        let Some(target) = guard.as_mut() else {
+            return false;
+        };
+        target.buf.extend_from_slice(text);
+        if target.buf.len() >= FLUSH_AT || text.contains(&b'\n') {
+            flush(target);
+        }
+        true
+    })
+}
+
+struct MethodDef(ffi::PyMethodDef);
+// SAFETY: the definition is immutable static data that CPython only reads.
+unsafe impl Sync for MethodDef {}
+
+static WRITE_DEF: MethodDef = MethodDef(ffi::PyMethodDef {
+    ml_name: c"_write".as_ptr() as *const c_char,
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: write_impl,
+    },
+    ml_flags: ffi::METH_VARARGS,
+    ml_doc: c"_write(fd, text) -> bool: internal, used by sys.stdout/stderr".as_ptr()
+        as *const c_char,
+});
+
+unsafe extern "C" fn write_impl(
+    _slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let py = Python::assume_attached();
+    let args = Bound::<PyAny>::from_borrowed_ptr(py, args);
+    let text: Option<String> = args
+        .get_item(1)
+        .ok()
+        .and_then(|t| t.extract::<String>().ok());
+    let handled = match text {
+        Some(text) => write(text.as_bytes()),
+        None => false,
+    };
+    let result = if handled {
+        ffi::Py_True()
+    } else {
+        ffi::Py_False()
+    };
+    ffi::Py_IncRef(result);
+    result
+}
+
+/// The `_write` builtin, created in the calling interpreter.
+pub fn write_function(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
+    // SAFETY: WRITE_DEF is 'static; a null self and module are allowed.
+    unsafe {
+        let ptr = ffi::PyCFunction_NewEx(
+            &WRITE_DEF.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked())
+    }
+}

@@ -1,0 +1,212 @@
+//! Interpreter start-up and the runtime thread.
+//!
+//! The interpreter is initialised once, on a dedicated long-lived thread
+//! (`py-runtime`), with Python's signal handlers off so the BEAM keeps its
+//! signals. That thread then serves requests that need the GIL but belong to
+//! no context: interrupting a running job, and releasing objects whose
+//! context is gone.
+use crate::io;
+use crate::pyptr::PyPtr;
+use crate::worker::Shared;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyModule};
+use std::ffi::{CStr, CString};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub enum RuntimeMsg {
+    /// Raise `erlang.Interrupted` in `ctx`'s thread if it still runs `job`.
+    Interrupt { ctx: Arc<Shared>, job: u64 },
+    /// Decref an object whose owning context has ended.
+    Release(PyPtr),
+}
+
+pub struct Runtime {
+    tx: flume::Sender<RuntimeMsg>,
+    pub version: String,
+    pub libpython: String,
+    /// `erlang.Interrupted`, kept alive for the life of the process.
+    interrupted: PyPtr,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static START: Mutex<()> = Mutex::new(());
+
+pub fn get() -> Option<&'static Runtime> {
+    RUNTIME.get()
+}
+
+impl Runtime {
+    pub fn send(&self, msg: RuntimeMsg) {
+        // The runtime thread never exits, so this cannot fail in practice;
+        // if it did, the message (an interrupt or a decref) is dropped.
+        let _ = self.tx.send(msg);
+    }
+}
+
+/// Starts the interpreter (once). Blocks until it is up: call from a dirty
+/// scheduler.
+pub fn start(executable: &str) -> Result<&'static Runtime, String> {
+    let _guard = START
+        .lock()
+        .map_err(|_| "runtime start lock poisoned".to_string())?;
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let libpython = promote_libpython()?;
+    let exe =
+        CString::new(executable).map_err(|_| "python path contains a NUL byte".to_string())?;
+    let (ready_tx, ready_rx) = flume::bounded::<Result<(String, PyPtr), String>>(1);
+    let (tx, rx) = flume::unbounded::<RuntimeMsg>();
+    std::thread::Builder::new()
+        .name("py-runtime".into())
+        .stack_size(crate::worker::STACK_SIZE)
+        .spawn(move || runtime_thread(exe, ready_tx, rx))
+        .map_err(|e| format!("cannot spawn the runtime thread: {e}"))?;
+    let (version, interrupted) = ready_rx
+        .recv()
+        .map_err(|_| "the runtime thread died during start-up".to_string())??;
+    let _ = RUNTIME.set(Runtime {
+        tx,
+        version,
+        libpython,
+        interrupted,
+    });
+    RUNTIME.get().ok_or_else(|| "runtime not set".to_string())
+}
+
+fn runtime_thread(
+    exe: CString,
+    ready: flume::Sender<Result<(String, PyPtr), String>>,
+    rx: flume::Receiver<RuntimeMsg>,
+) {
+    // SAFETY: runs once, before any other thread touches Python.
+    if let Err(e) = unsafe { initialize(&exe) } {
+        let _ = ready.send(Err(e));
+        return;
+    }
+    let boot = Python::attach(|py| -> Result<(String, PyPtr), String> {
+        let erlang = install_erlang_module(py).map_err(|e| crate::error::describe(py, &e))?;
+        let interrupted = erlang
+            .getattr("Interrupted")
+            .map_err(|e| crate::error::describe(py, &e))?;
+        let version = Python::version_str()
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        Ok((version, PyPtr::new(&interrupted)))
+    });
+    let failed = boot.is_err();
+    let _ = ready.send(boot);
+    if failed {
+        return;
+    }
+    Python::attach(|py| loop {
+        let msg = match py.detach(|| rx.recv()) {
+            Ok(msg) => msg,
+            Err(_) => return,
+        };
+        match msg {
+            RuntimeMsg::Release(ptr) => ptr.release(py),
+            RuntimeMsg::Interrupt { ctx, job } => interrupt(py, &ctx, job),
+        }
+    });
+}
+
+/// Raises `erlang.Interrupted` in the context's thread if, with the GIL
+/// held, it is still running `job`. The worker clears any undelivered
+/// interrupt when a job ends, also under the GIL, so an interrupt can never
+/// hit a later job.
+fn interrupt(py: Python<'_>, ctx: &Shared, job: u64) {
+    if ctx.current_job.load(Ordering::Acquire) != job {
+        return;
+    }
+    let Some(rt) = RUNTIME.get() else { return };
+    let ident = ctx.thread_ident.load(Ordering::Acquire);
+    let exc = rt.interrupted.bind(py);
+    // SAFETY: GIL held; `exc` is a live exception class.
+    unsafe {
+        ffi::PyThreadState_SetAsyncExc(ident as _, exc.as_ptr());
+    }
+}
+
+unsafe fn initialize(exe: &CStr) -> Result<(), String> {
+    if ffi::Py_IsInitialized() != 0 {
+        return Err("Python is already initialised in this process".into());
+    }
+    let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::zeroed();
+    ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
+    let config = config.assume_init_mut();
+    config.install_signal_handlers = 0;
+    config.parse_argv = 0;
+    config.configure_c_stdio = 0;
+    // The real interpreter path: prefix, venv (pyvenv.cfg) and
+    // sys.executable (used by multiprocessing) are derived from it.
+    let status = ffi::PyConfig_SetBytesString(config, &mut config.program_name, exe.as_ptr());
+    if ffi::PyStatus_Exception(status) != 0 {
+        ffi::PyConfig_Clear(config);
+        return Err(status_message("setting program_name", &status));
+    }
+    let status = ffi::Py_InitializeFromConfig(config);
+    ffi::PyConfig_Clear(config);
+    if ffi::PyStatus_Exception(status) != 0 {
+        return Err(status_message("Py_InitializeFromConfig", &status));
+    }
+    // Hand the GIL back; this thread re-attaches with its own thread state.
+    ffi::PyEval_SaveThread();
+    Ok(())
+}
+
+unsafe fn status_message(what: &str, status: &ffi::PyStatus) -> String {
+    let msg = if status.err_msg.is_null() {
+        "unknown error".to_string()
+    } else {
+        CStr::from_ptr(status.err_msg)
+            .to_string_lossy()
+            .into_owned()
+    };
+    format!("{what} failed: {msg}")
+}
+
+/// Re-opens the already loaded libpython with RTLD_GLOBAL, so C extension
+/// modules (which do not link libpython) resolve its symbols. The BEAM loads
+/// NIFs with RTLD_LOCAL.
+fn promote_libpython() -> Result<String, String> {
+    // SAFETY: dladdr/dlopen on a symbol of a library that is loaded.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let sym = ffi::Py_IsInitialized as *const libc::c_void;
+        if libc::dladdr(sym, &mut info) == 0 || info.dli_fname.is_null() {
+            return Err("cannot locate libpython (dladdr failed)".into());
+        }
+        let path = CStr::from_ptr(info.dli_fname);
+        let handle = libc::dlopen(
+            path.as_ptr(),
+            libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD,
+        );
+        if handle.is_null() {
+            return Err(format!(
+                "cannot make {} globally visible",
+                path.to_string_lossy()
+            ));
+        }
+        Ok(path.to_string_lossy().into_owned())
+    }
+}
+
+/// Creates the `erlang` module in the current interpreter and registers it
+/// in `sys.modules`.
+pub fn install_erlang_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let module = PyModule::new(py, "erlang")?;
+    let dict: Bound<'_, PyDict> = module.dict();
+    dict.set_item("_write", io::write_function(py)?)?;
+    let code = CString::new(include_str!("bootstrap.py"))
+        .map_err(|_| pyo3::exceptions::PyValueError::new_err("bootstrap contains NUL"))?;
+    py.run(&code, Some(&dict), None)?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("erlang", &module)?;
+    Ok(module)
+}

@@ -46,6 +46,16 @@ defmodule Py.Context do
     GenServer.start_link(__MODULE__, opts, gen_opts)
   end
 
+  @doc """
+  Starts a context without a link to the caller (same options as
+  `start_link/1`).
+  """
+  @spec start(keyword) :: GenServer.on_start()
+  def start(opts \\ []) do
+    {gen_opts, opts} = Keyword.split(opts, [:name])
+    GenServer.start(__MODULE__, opts, gen_opts)
+  end
+
   @doc false
   def child_spec(opts) do
     %{

@@ -33,6 +33,9 @@ use std::sync::Arc;
 
 pub const MAX_DEPTH: usize = 100_000;
 
+/// Maps up to this size are flatmaps in the BEAM.
+const SMALL_MAP: usize = 32;
+
 fn describe(term: Term) -> String {
     let mut text = format!("{term:?}");
     if text.len() > 120 {
@@ -333,7 +336,22 @@ fn dict_to_term<'a>(
         keys.push(key);
         values.push(value);
     }
-    Term::map_from_term_arrays(env, &keys, &values).map_err(|_| {
+    let count = keys.len();
+    // enif_make_map_from_arrays crashes the VM for large maps when called
+    // off a scheduler thread (OTP 25); map_put does not. Small maps use the
+    // one-shot call.
+    let map = if count <= SMALL_MAP {
+        Term::map_from_term_arrays(env, &keys, &values).ok()
+    } else {
+        let mut map = Term::map_new(env);
+        for (k, v) in keys.into_iter().zip(values) {
+            map = map
+                .map_put(k, v)
+                .map_err(|_| Failure::conversion("cannot build map"))?;
+        }
+        (map.map_size().ok() == Some(count)).then_some(map)
+    };
+    map.ok_or_else(|| {
         Failure::conversion(
             "two keys of a Python dict become the same Elixir term (for example 'a' and b'a'); make the keys distinct",
         )

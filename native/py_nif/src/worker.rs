@@ -287,13 +287,13 @@ fn run_job(py: Python<'_>, shared: &Arc<Shared>, globals: &Bound<'_, PyDict>, mu
     let reply = catch_unwind(AssertUnwindSafe(|| {
         job.env.run(|env| {
             let request = job.request.load(env);
-            let namespace = match namespace_dict(py, job.namespace.as_deref(), globals) {
-                Ok(ns) => ns,
-                Err(f) => return job.env.save(f.encode(py, env)),
-            };
-            let result = request::execute(py, env, shared, &namespace, request);
+            let result = namespace_dict(py, job.namespace.as_deref(), globals)
+                .and_then(|ns| request::execute(py, env, shared, &ns, request));
             let result = match result {
                 Ok(term) => (atoms::ok(), term).encode(env),
+                // A job that failed because its context is closing was
+                // (almost certainly) interrupted by the close.
+                Err(_) if shared.closed.load(Ordering::Acquire) => closed_error(env),
                 Err(f) => f.encode(py, env),
             };
             job.env.save(result)
@@ -326,6 +326,17 @@ fn run_job(py: Python<'_>, shared: &Arc<Shared>, globals: &Bound<'_, PyDict>, mu
         };
         (reply_ref.load(env), result, io_requests).encode(env)
     });
+}
+
+fn closed_error(env: rustler::Env<'_>) -> rustler::Term<'_> {
+    (
+        atoms::error(),
+        (
+            atoms::closed(),
+            "the Python context stopped before the call finished; start a new one or retry",
+        ),
+    )
+        .encode(env)
 }
 
 fn namespace_dict<'py>(

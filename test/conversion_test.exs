@@ -1,0 +1,198 @@
+defmodule Py.ConversionTest do
+  use ExUnit.Case, async: true
+
+  # Sends `value` to Python and back; also returns Python's type name for it.
+  defp round_trip(value) do
+    {:ok, back} = Py.eval("v", %{v: value})
+    {:ok, type} = Py.eval("type(v).__name__", %{v: value})
+    {back, type}
+  end
+
+  test "nil, booleans" do
+    assert round_trip(nil) == {nil, "NoneType"}
+    assert round_trip(true) == {true, "bool"}
+    assert round_trip(false) == {false, "bool"}
+  end
+
+  test "integers of any size, negative too" do
+    for n <- [0, 1, -1, 2 ** 62, -(2 ** 63), 2 ** 64, Integer.pow(2, 4096), -Integer.pow(2, 4096) + 7] do
+      assert round_trip(n) == {n, "int"}
+    end
+
+    assert Py.eval("2 ** 4096") == {:ok, Integer.pow(2, 4096)}
+    assert Py.eval("-(3 ** 2000)") == {:ok, -Integer.pow(3, 2000)}
+  end
+
+  test "floats, -0.0, nan and infinities" do
+    assert round_trip(1.5) == {1.5, "float"}
+    {:ok, neg_zero} = Py.eval("-0.0")
+    assert <<neg_zero::float>> == <<0x80, 0, 0, 0, 0, 0, 0, 0>>
+    assert Py.eval("__import__('math').copysign(1.0, v)", %{v: neg_zero}) == {:ok, -1.0}
+
+    assert Py.eval("float('nan')") == {:ok, :nan}
+    assert Py.eval("float('inf')") == {:ok, :infinity}
+    assert Py.eval("float('-inf')") == {:ok, :neg_infinity}
+    assert round_trip(:nan) == {:nan, "float"}
+    assert round_trip(:infinity) == {:infinity, "float"}
+    assert round_trip(:neg_infinity) == {:neg_infinity, "float"}
+    assert Py.eval("v != v", %{v: :nan}) == {:ok, true}
+  end
+
+  test "UTF-8 binaries are str, including non-ASCII" do
+    text = "héllo wörld ✓ 日本語 🐍"
+    assert round_trip(text) == {text, "str"}
+    assert Py.eval("len(v)", %{v: text}) == {:ok, String.length(text)}
+  end
+
+  test "binaries that are not UTF-8 are bytes; bytes and bytearray come back as binaries" do
+    bin = <<255, 0, 1, 128>>
+    assert round_trip(bin) == {bin, "bytes"}
+    assert Py.eval("b'abc'") == {:ok, "abc"}
+    assert Py.eval("bytearray(b'\\x00\\xff')") == {:ok, <<0, 255>>}
+  end
+
+  test "other atoms become str" do
+    assert round_trip(:hello) == {"hello", "str"}
+  end
+
+  test "lists, tuples, maps, nested" do
+    value = [1, {2, "three", [4.0]}, %{"a" => [nil, true], 5 => {}}]
+    assert round_trip(value) == {value, "list"}
+    assert round_trip({}) == {{}, "tuple"}
+    assert round_trip([]) == {[], "list"}
+    assert round_trip(%{}) == {%{}, "dict"}
+  end
+
+  test "maps with tuple keys" do
+    map = %{{1, 2} => "a", {"x", {3}} => "b"}
+    assert round_trip(map) == {map, "dict"}
+  end
+
+  test "MapSet and set / frozenset" do
+    set = MapSet.new([1, "a", {2, 3}])
+    assert round_trip(set) == {set, "set"}
+    assert Py.eval("frozenset([1, 2])") == {:ok, MapSet.new([1, 2])}
+    assert Py.eval("set()") == {:ok, MapSet.new()}
+  end
+
+  test "pids round-trip as erlang.Pid, hashable and comparable" do
+    me = self()
+    assert round_trip(me) == {me, "Pid"}
+    assert Py.eval("{p: 1}[q]", %{p: me, q: me}) == {:ok, 1}
+    assert Py.eval("p == q", %{p: me, q: me}) == {:ok, true}
+    other = spawn(fn -> :ok end)
+    assert Py.eval("p == q", %{p: me, q: other}) == {:ok, false}
+    assert {:ok, repr} = Py.eval("repr(p)", %{p: me})
+    assert repr =~ "erlang.Pid(<"
+  end
+
+  test "a forged erlang.Pid is rejected, not turned into a term" do
+    assert {:error, %Py.Error{kind: :conversion}} =
+             Py.eval("__import__('erlang').Pid(b'\\x83d\\x00\\x03abc')")
+  end
+
+  test "1 MiB binaries and 100,000-element lists" do
+    bin = :crypto.strong_rand_bytes(1024 * 1024)
+    assert {^bin, _} = round_trip(bin)
+    list = Enum.to_list(1..100_000)
+    assert round_trip(list) == {list, "list"}
+    assert Py.eval("len(v)", %{v: list}) == {:ok, 100_000}
+  end
+
+  @depth 10_000
+
+  test "values nested 10,000 deep cross both ways without overflowing the stack" do
+    nested_list = Enum.reduce(1..@depth, [], fn _, acc -> [acc] end)
+    nested_tuple = Enum.reduce(1..@depth, {}, fn _, acc -> {acc} end)
+    nested_map = Enum.reduce(1..@depth, %{}, fn _, acc -> %{"k" => acc} end)
+
+    depth_fun = """
+    def depth(v):
+        d = 0
+        while v:
+            v = v[0] if isinstance(v, (list, tuple)) else v["k"]
+            d += 1
+        return d
+    """
+
+    :ok = Py.exec(depth_fun)
+
+    for value <- [nested_list, nested_tuple, nested_map] do
+      assert Py.eval("depth(v)", %{v: value}) == {:ok, @depth}
+      assert {:ok, ^value} = Py.eval("v", %{v: value})
+    end
+
+    :ok = Py.exec("deep = []\nfor _ in range(#{@depth}):\n    deep = [deep]")
+    assert Py.eval("deep") == {:ok, nested_list}
+  end
+
+  test "nesting beyond the limit is a conversion error, not a crash" do
+    too_deep = Enum.reduce(1..200_000, [], fn _, acc -> [acc] end)
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} = Py.eval("v", %{v: too_deep})
+    assert msg =~ "nested deeper than"
+  end
+
+  test "values with no Python counterpart give an error naming the value" do
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} =
+             Py.eval("v", %{v: fn -> :ok end})
+
+    assert msg =~ "#Fun"
+    assert msg =~ "no Python counterpart"
+
+    port = Port.open({:spawn, "true"}, [])
+    assert {:error, %Py.Error{kind: :conversion, message: port_msg}} = Py.eval("v", %{v: port})
+    assert port_msg =~ "#Port"
+
+    assert {:error, %Py.Error{kind: :conversion}} = Py.eval("v", %{v: make_ref()})
+    assert {:error, %Py.Error{kind: :conversion, message: improper}} = Py.eval("v", %{v: [1 | 2]})
+    assert improper =~ "improper list"
+    assert {:error, %Py.Error{kind: :conversion, message: bits}} = Py.eval("v", %{v: <<1::3>>})
+    assert bits =~ "bitstring"
+  end
+
+  test "conversion errors say where in the value they failed" do
+    value = [1, 2, %{"k" => {:ok, fn -> 1 end}}]
+    assert {:error, %Py.Error{message: msg}} = Py.call(:builtins, :len, [value])
+    assert msg =~ ~s(argument 1 -> [2] -> value at key <<"k">> -> elem 1)
+
+    assert {:error, %Py.Error{kind: :conversion, message: back}} = Py.eval("{'a': [1, '\\ud800']}")
+    assert back =~ "not valid UTF-8"
+    assert back =~ "value at key 'a' -> [1]"
+  end
+
+  test "large dicts and sets (beyond the small-map size) convert" do
+    map = Map.new(1..5000, fn i -> {"k#{i}", i} end)
+    assert round_trip(map) == {map, "dict"}
+    set = MapSet.new(1..5000)
+    assert round_trip(set) == {set, "set"}
+  end
+
+  test "dict keys that collide in Elixir are an error" do
+    assert {:error, %Py.Error{kind: :conversion, message: small}} = Py.eval("{'a': 1, b'a': 2}")
+    assert small =~ "same Elixir term"
+    big = "dict([('k%d' % i, i) for i in range(100)] + [(b'k1', 0)])"
+    assert {:error, %Py.Error{kind: :conversion, message: large}} = Py.eval(big)
+    assert large =~ "same Elixir term"
+  end
+
+  test "unhashable map keys are reported" do
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} = Py.eval("v", %{v: %{[1] => 2}})
+    assert msg =~ "cannot be a Python dict key"
+  end
+
+  test "Python objects without a counterpart come back as handles" do
+    assert {:ok, %Py.Object{type: "object"}} = Py.eval("object()")
+    assert {:ok, %Py.Object{type: "decimal.Decimal"}} = Py.eval("__import__('decimal').Decimal('1.5')")
+  end
+
+  test "Python data never creates atoms" do
+    {:ok, _} = Py.eval("{'warm': 'up'}")
+    before = :erlang.system_info(:atom_count)
+
+    {:ok, map} =
+      Py.eval("{('never_an_atom_%d' % i): {'nested_key_%d' % i: i} for i in range(2000)}")
+
+    assert map_size(map) == 2000
+    assert :erlang.system_info(:atom_count) == before
+  end
+end

@@ -1,0 +1,51 @@
+defmodule Py.TimeoutTest do
+  use ExUnit.Case, async: true
+
+  test "a timed-out call is interrupted and the context answers the next call" do
+    assert {:error, %Py.Error{kind: :timeout, message: msg}} =
+             Py.exec("while True: pass", timeout: 500)
+
+    assert msg =~ "500 ms"
+    assert Py.eval("1 + 1") == {:ok, 2}
+  end
+
+  test "the same on an explicit context, and its state survives" do
+    {:ok, ctx} = Py.Context.start_link()
+    :ok = Py.Context.exec(ctx, "kept = 'yes'")
+    assert {:error, %Py.Error{kind: :timeout}} = Py.Context.exec(ctx, "while True: pass", timeout: 200)
+    assert Py.Context.eval(ctx, "kept") == {:ok, "yes"}
+  end
+
+  test "except Exception does not swallow the interruption" do
+    {:ok, ctx} = Py.Context.start_link()
+    code = "while True:\n    try:\n        while True: pass\n    except Exception:\n        pass"
+    assert {:error, %Py.Error{kind: :timeout}} = Py.Context.exec(ctx, code, timeout: 200)
+    assert Py.Context.eval(ctx, "2 + 2") == {:ok, 4}
+  end
+
+  test "a call that timed out while queued never runs" do
+    {:ok, ctx} = Py.Context.start_link()
+    me = self()
+
+    busy =
+      Task.async(fn ->
+        Process.group_leader(self(), me)
+        Py.Context.exec(ctx, "print('busy')\nwhile True: pass", timeout: 1_000)
+      end)
+
+    assert_receive {:io_request, from, reply_as, {:put_chars, :unicode, "busy\n"}}, 10_000
+    send(from, {:io_reply, reply_as, :ok})
+
+    assert {:error, %Py.Error{kind: :timeout}} =
+             Py.Context.exec(ctx, "ran_anyway = True", timeout: 50)
+
+    assert {:error, %Py.Error{kind: :timeout}} = Task.await(busy)
+    assert Py.Context.eval(ctx, "'ran_anyway' in globals()") == {:ok, false}
+  end
+
+  test "no stray messages are left in the caller's mailbox" do
+    {:error, _} = Py.exec("while True: pass", timeout: 100)
+    {:ok, 3} = Py.eval("1 + 2")
+    assert Process.info(self(), :message_queue_len) == {:message_queue_len, 0}
+  end
+end

@@ -14,7 +14,8 @@ defmodule Py.MixProject do
       elixirc_paths: elixirc_paths(Mix.env()),
       docs: [main: "readme"],
       package: package(),
-      description: "Run CPython inside the BEAM: fast calls, real parallelism, a VM that stays up."
+      description:
+        "Run CPython inside the BEAM: fast calls, real parallelism, a VM that stays up."
     ]
   end
 

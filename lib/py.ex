@@ -70,7 +70,8 @@ defmodule Py do
   end
 
   @doc "Like `call/4` but returns the value or raises `Py.Error`."
-  def call!(module, function, args \\ [], opts \\ []), do: bang(call(module, function, args, opts))
+  def call!(module, function, args \\ [], opts \\ []),
+    do: bang(call(module, function, args, opts))
 
   @doc """
   Evaluates a Python expression in the caller's namespace.
@@ -198,9 +199,14 @@ defmodule Py do
 
   defp ret(opts) do
     case Keyword.get(opts, :return, :auto) do
-      :auto -> :auto
-      :object -> :object
-      other -> raise ArgumentError, "the :return option must be :auto or :object, got: #{inspect(other)}"
+      :auto ->
+        :auto
+
+      :object ->
+        :object
+
+      other ->
+        raise ArgumentError, "the :return option must be :auto or :object, got: #{inspect(other)}"
     end
   end
 

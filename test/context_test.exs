@@ -46,7 +46,10 @@ defmodule Py.ContextTest do
     {:ok, ctx} = Py.Context.start()
 
     caller =
-      start_long_call(ctx, "try:\n    print('started')\n    while True: pass\nfinally:\n    print('cleaned up')")
+      start_long_call(
+        ctx,
+        "try:\n    print('started')\n    while True: pass\nfinally:\n    print('cleaned up')"
+      )
 
     :ok = Py.Context.stop(ctx)
     assert_receive {:io_request, from, reply_as, {:put_chars, :unicode, "cleaned up\n"}}, 5_000

@@ -15,7 +15,16 @@ defmodule Py.ConversionTest do
   end
 
   test "integers of any size, negative too" do
-    for n <- [0, 1, -1, 2 ** 62, -(2 ** 63), 2 ** 64, Integer.pow(2, 4096), -Integer.pow(2, 4096) + 7] do
+    for n <- [
+          0,
+          1,
+          -1,
+          2 ** 62,
+          -(2 ** 63),
+          2 ** 64,
+          Integer.pow(2, 4096),
+          -Integer.pow(2, 4096) + 7
+        ] do
       assert round_trip(n) == {n, "int"}
     end
 
@@ -155,7 +164,9 @@ defmodule Py.ConversionTest do
     assert {:error, %Py.Error{message: msg}} = Py.call(:builtins, :len, [value])
     assert msg =~ ~s(argument 1 -> [2] -> value at key <<"k">> -> elem 1)
 
-    assert {:error, %Py.Error{kind: :conversion, message: back}} = Py.eval("{'a': [1, '\\ud800']}")
+    assert {:error, %Py.Error{kind: :conversion, message: back}} =
+             Py.eval("{'a': [1, '\\ud800']}")
+
     assert back =~ "not valid UTF-8"
     assert back =~ "value at key 'a' -> [1]"
   end
@@ -182,7 +193,9 @@ defmodule Py.ConversionTest do
 
   test "Python objects without a counterpart come back as handles" do
     assert {:ok, %Py.Object{type: "object"}} = Py.eval("object()")
-    assert {:ok, %Py.Object{type: "decimal.Decimal"}} = Py.eval("__import__('decimal').Decimal('1.5')")
+
+    assert {:ok, %Py.Object{type: "decimal.Decimal"}} =
+             Py.eval("__import__('decimal').Decimal('1.5')")
   end
 
   test "Python data never creates atoms" do

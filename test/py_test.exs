@@ -55,7 +55,8 @@ defmodule PyTest do
   end
 
   test "non-builtin exception types are module-qualified" do
-    assert {:error, %Py.Error{type: "json.decoder.JSONDecodeError"}} = Py.call(:json, :loads, ["{"])
+    assert {:error, %Py.Error{type: "json.decoder.JSONDecodeError"}} =
+             Py.call(:json, :loads, ["{"])
   end
 
   test "bang variants return the value or raise Py.Error" do

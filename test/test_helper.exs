@@ -1,6 +1,7 @@
 # numpy lives in the project-local venv that `make test` creates. Without it
 # the numpy tests are excluded, loudly.
-numpy? = match?({:ok, true}, Py.eval("__import__('importlib.util').util.find_spec('numpy') is not None"))
+numpy? =
+  match?({:ok, true}, Py.eval("__import__('importlib.util').util.find_spec('numpy') is not None"))
 
 exclude =
   if numpy? do

@@ -12,7 +12,10 @@ defmodule Py.TimeoutTest do
   test "the same on an explicit context, and its state survives" do
     {:ok, ctx} = Py.Context.start_link()
     :ok = Py.Context.exec(ctx, "kept = 'yes'")
-    assert {:error, %Py.Error{kind: :timeout}} = Py.Context.exec(ctx, "while True: pass", timeout: 200)
+
+    assert {:error, %Py.Error{kind: :timeout}} =
+             Py.Context.exec(ctx, "while True: pass", timeout: 200)
+
     assert Py.Context.eval(ctx, "kept") == {:ok, "yes"}
   end
 

@@ -13,9 +13,15 @@ defmodule Py.Config do
 
   def pool_size do
     case Application.get_env(:py, :pool_size) do
-      nil -> System.schedulers_online()
-      n when is_integer(n) and n > 0 -> n
-      other -> raise ArgumentError, "config :py, pool_size: must be a positive integer, got: #{inspect(other)}"
+      nil ->
+        System.schedulers_online()
+
+      n when is_integer(n) and n > 0 ->
+        n
+
+      other ->
+        raise ArgumentError,
+              "config :py, pool_size: must be a positive integer, got: #{inspect(other)}"
     end
   end
 end

@@ -117,7 +117,8 @@ defmodule Py.Context do
   defp not_a_context(context) do
     %Py.Error{
       kind: :closed,
-      message: "#{inspect(context)} is not a running Py.Context; start one with Py.Context.start_link/1"
+      message:
+        "#{inspect(context)} is not a running Py.Context; start one with Py.Context.start_link/1"
     }
   end
 

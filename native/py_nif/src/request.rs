@@ -14,18 +14,79 @@ use crate::convert::{to_py, to_term};
 use crate::error::{Failure, JobResult};
 use crate::object;
 use crate::worker::Shared;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Encoder, Env, MapIterator, Term, TermType};
+use std::collections::HashMap;
 use std::ffi::CString;
+use std::os::raw::c_int;
 use std::sync::Arc;
 
-pub fn execute<'a>(
-    py: Python<'_>,
+/// Compiled code objects of a context, keyed by source and mode, so that
+/// repeated `eval`/`exec` of the same text skip the compiler.
+pub struct CodeCache<'py> {
+    entries: HashMap<(c_int, String), Bound<'py, PyAny>>,
+}
+
+const CODE_CACHE_SIZE: usize = 1024;
+
+impl<'py> CodeCache<'py> {
+    pub fn new() -> Self {
+        CodeCache {
+            entries: HashMap::new(),
+        }
+    }
+
+    fn compile(
+        &mut self,
+        py: Python<'py>,
+        code: Term,
+        mode: c_int,
+    ) -> JobResult<Bound<'py, PyAny>> {
+        let text = text(code, "code")?;
+        if let Some(compiled) = self.entries.get(&(mode, text.clone())) {
+            return Ok(compiled.clone());
+        }
+        let source =
+            CString::new(text.as_str()).map_err(|_| invalid("the code contains a NUL byte"))?;
+        // SAFETY: attached; both strings are NUL-terminated.
+        let compiled = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::Py_CompileString(source.as_ptr(), c"<string>".as_ptr(), mode),
+            )?
+        };
+        if self.entries.len() >= CODE_CACHE_SIZE {
+            self.entries.clear();
+        }
+        self.entries.insert((mode, text), compiled.clone());
+        Ok(compiled)
+    }
+}
+
+/// Runs a code object with `globals` as globals and locals.
+fn run_code<'py>(
+    py: Python<'py>,
+    code: &Bound<'py, PyAny>,
+    globals: &Bound<'py, PyDict>,
+) -> JobResult<Bound<'py, PyAny>> {
+    // SAFETY: attached; `code` is a code object, `globals` a dict.
+    unsafe {
+        Ok(Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()),
+        )?)
+    }
+}
+
+pub fn execute<'a, 'py>(
+    py: Python<'py>,
     env: Env<'a>,
     ctx: &Arc<Shared>,
-    namespace: &Bound<'_, PyDict>,
+    namespace: &Bound<'py, PyDict>,
+    cache: &mut CodeCache<'py>,
     request: Term<'a>,
 ) -> JobResult<Term<'a>> {
     let parts = get_tuple(request).map_err(|_| invalid("request is not a tuple"))?;
@@ -46,14 +107,14 @@ pub fn execute<'a>(
             respond(py, env, ctx, &result, *ret)
         }
         [_, code, bindings, ret] if tag == atoms::eval() => {
-            let code = source(*code)?;
+            let code = cache.compile(py, *code, ffi::Py_eval_input)?;
             let globals = with_bindings(py, namespace, *bindings)?;
-            let result = py.eval(&code, Some(&globals), None)?;
+            let result = run_code(py, &code, &globals)?;
             respond(py, env, ctx, &result, *ret)
         }
         [_, code] if tag == atoms::exec() => {
-            let code = source(*code)?;
-            py.run(&code, Some(namespace), None)?;
+            let code = cache.compile(py, *code, ffi::Py_file_input)?;
+            run_code(py, &code, namespace)?;
             Ok(atoms::nil().encode(env))
         }
         [_, target, name, ret] if tag == atoms::getattr() => {
@@ -103,17 +164,20 @@ fn text(term: Term, what: &str) -> JobResult<String> {
     }
 }
 
-fn source(term: Term) -> JobResult<CString> {
-    let code = text(term, "code")?;
-    CString::new(code).map_err(|_| invalid("the code contains a NUL byte"))
-}
-
 fn resolve_target<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>> {
     match term.get_type() {
         TermType::Map => to_py(py, term, 0),
         _ => {
-            let name = text(term, "module name")?;
-            Ok(py.import(name.as_str())?.into_any())
+            let name = PyString::new(py, &text(term, "module name")?);
+            // sys.modules first: an already imported module costs a dict lookup.
+            // SAFETY: attached; returns a borrowed reference to sys.modules.
+            let modules = unsafe { Bound::from_borrowed_ptr(py, ffi::PyImport_GetModuleDict()) };
+            if let Ok(Ok(Some(module))) = modules.cast::<PyDict>().map(|m| m.get_item(&name)) {
+                if !module.is_none() {
+                    return Ok(module);
+                }
+            }
+            Ok(py.import(name)?.into_any())
         }
     }
 }

@@ -241,8 +241,9 @@ fn run(shared: Arc<Shared>, rx: flume::Receiver<Msg>) {
             Ok(g) => g,
             Err(_) => return,
         };
+        let mut cache = request::CodeCache::new();
         while !shared.closed.load(Ordering::Acquire) {
-            let msg = match py.detach(|| rx.recv()) {
+            let msg = match py.detach(|| next_message(&rx)) {
                 Ok(msg) => msg,
                 Err(_) => break,
             };
@@ -251,7 +252,7 @@ fn run(shared: Arc<Shared>, rx: flume::Receiver<Msg>) {
                 Msg::Wake => {}
                 Msg::Job(job) => {
                     if !shared.closed.load(Ordering::Acquire) {
-                        run_job(py, &shared, &globals, *job);
+                        run_job(py, &shared, &globals, &mut cache, *job);
                     }
                 }
             }
@@ -266,6 +267,29 @@ fn run(shared: Arc<Shared>, rx: flume::Receiver<Msg>) {
     });
 }
 
+/// How long an idle worker polls its queue before it sleeps. Calls that
+/// arrive back to back then skip a futex wake-up, which dominates the cost
+/// of a short call.
+const SPIN: Duration = Duration::from_micros(50);
+
+fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..64 {
+            match rx.try_recv() {
+                Ok(msg) => return Ok(msg),
+                Err(flume::TryRecvError::Disconnected) => {
+                    return Err(flume::RecvError::Disconnected)
+                }
+                Err(flume::TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
+        if start.elapsed() >= SPIN {
+            return rx.recv();
+        }
+    }
+}
+
 pub fn new_namespace(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("__builtins__", py.import("builtins")?)?;
@@ -273,7 +297,13 @@ pub fn new_namespace(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(dict)
 }
 
-fn run_job(py: Python<'_>, shared: &Arc<Shared>, globals: &Bound<'_, PyDict>, mut job: Job) {
+fn run_job<'py>(
+    py: Python<'py>,
+    shared: &Arc<Shared>,
+    globals: &Bound<'py, PyDict>,
+    cache: &mut request::CodeCache<'py>,
+    mut job: Job,
+) {
     if !job.state.transition(QUEUED, RUNNING) {
         return;
     }
@@ -288,7 +318,7 @@ fn run_job(py: Python<'_>, shared: &Arc<Shared>, globals: &Bound<'_, PyDict>, mu
         job.env.run(|env| {
             let request = job.request.load(env);
             let result = namespace_dict(py, job.namespace.as_deref(), globals)
-                .and_then(|ns| request::execute(py, env, shared, &ns, request));
+                .and_then(|ns| request::execute(py, env, shared, &ns, cache, request));
             let result = match result {
                 Ok(term) => (atoms::ok(), term).encode(env),
                 // A job that failed because its context is closing was
@@ -349,10 +379,10 @@ fn namespace_dict<'py>(
     };
     let mut slot = ns.dict.lock();
     if let Some(ptr) = slot.as_ref() {
-        return Ok(ptr
+        return ptr
             .bind(py)
             .cast_into::<PyDict>()
-            .map_err(|_| Failure::Invalid("namespace is not a dict".into()))?);
+            .map_err(|_| Failure::Invalid("namespace is not a dict".into()));
     }
     let dict = new_namespace(py)?;
     *slot = Some(PyPtr::new(dict.as_any()));

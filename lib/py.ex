@@ -214,7 +214,21 @@ defmodule Py do
   defp bang({:error, error}), do: raise(error)
 
   defp run(request, opts) do
-    timeout = Keyword.get(opts, :timeout) || Py.Config.default_timeout()
+    timeout =
+      case Keyword.get(opts, :timeout) do
+        nil ->
+          Py.Config.default_timeout()
+
+        ms when is_integer(ms) and ms >= 0 ->
+          ms
+
+        :infinity ->
+          :infinity
+
+        other ->
+          raise ArgumentError,
+                "the :timeout option must be a non-negative integer or :infinity, got: #{inspect(other)}"
+      end
 
     case Keyword.fetch(opts, :context) do
       {:ok, context} ->

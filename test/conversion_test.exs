@@ -197,15 +197,4 @@ defmodule Py.ConversionTest do
     assert {:ok, %Py.Object{type: "decimal.Decimal"}} =
              Py.eval("__import__('decimal').Decimal('1.5')")
   end
-
-  test "Python data never creates atoms" do
-    {:ok, _} = Py.eval("{'warm': 'up'}")
-    before = :erlang.system_info(:atom_count)
-
-    {:ok, map} =
-      Py.eval("{('never_an_atom_%d' % i): {'nested_key_%d' % i: i} for i in range(2000)}")
-
-    assert map_size(map) == 2000
-    assert :erlang.system_info(:atom_count) == before
-  end
 end

@@ -46,6 +46,7 @@ defmodule Py.ObjectTest do
     live_before = Py.Object.live_count()
     assert make_handles(ctx, 100_000) == 100_000
     :erlang.garbage_collect()
+    assert Py.Object.await_live_count(live_before)
     assert Py.Object.live_count() == live_before
     # The decrefs were queued to ctx before this call, so they have run.
     assert Py.Context.eval(ctx, "Tracked.alive") == {:ok, 0}

@@ -78,6 +78,7 @@ defmodule PyTest do
     assert nul =~ "NUL"
     assert {:error, %Py.Error{kind: :invalid}} = Py.call(:math, :sqrt, [1], kwargs: [{1, 2}])
     assert_raise ArgumentError, ~r/:return/, fn -> Py.eval("1", %{}, return: :bogus) end
+    assert_raise ArgumentError, ~r/:timeout/, fn -> Py.eval("1", %{}, timeout: -1) end
   end
 
   test "info describes the running Python" do

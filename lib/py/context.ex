@@ -124,8 +124,8 @@ defmodule Py.Context do
 
   @doc false
   # Runs one request on a context and waits for its reply. Returns
-  # `{:error, :not_queued}` when the context was already closed (the
-  # request never ran, so it is safe to retry elsewhere).
+  # `{:error, :not_queued}` when the context was closed before the request
+  # started (it never ran, so it is safe to retry elsewhere).
   def run({pid, ref}, namespace, request, timeout) do
     mref = Process.monitor(pid)
 
@@ -147,6 +147,7 @@ defmodule Py.Context do
 
       {:DOWN, ^mref, _, _, _} ->
         case Py.Native.cancel(job) do
+          :dequeued -> {:error, :not_queued}
           :cancelled -> {:error, Py.Error.closed()}
           :sent -> receive_sent(mref)
         end
@@ -155,7 +156,7 @@ defmodule Py.Context do
         Process.demonitor(mref, [:flush])
 
         case Py.Native.cancel(job) do
-          :cancelled ->
+          cancelled when cancelled in [:dequeued, :cancelled] ->
             flush_io(mref)
             {:error, Py.Error.timeout(timeout)}
 

@@ -31,6 +31,7 @@ defmodule Py.Native do
   def submit(_ctx, _namespace, _ref, _group_leader, _request), do: err()
   def cancel(_job), do: err()
   def live_objects, do: err()
+  def await_live_objects(_limit, _timeout_ms), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

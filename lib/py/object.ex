@@ -31,6 +31,15 @@ defmodule Py.Object do
   @spec live_count() :: non_neg_integer()
   def live_count, do: Py.Native.live_objects()
 
+  @doc """
+  Waits up to `timeout` ms until at most `limit` handles are alive; returns
+  whether that happened. The BEAM may run the release of a garbage-collected
+  handle shortly after the collection; once the count has fallen, the
+  Python-side releases are queued ahead of any later call.
+  """
+  @spec await_live_count(non_neg_integer, non_neg_integer) :: boolean
+  def await_live_count(limit, timeout \\ 5_000), do: Py.Native.await_live_objects(limit, timeout)
+
   defimpl Inspect do
     def inspect(%Py.Object{type: type} = object, _opts) do
       case Py.repr(object, timeout: 5_000) do

@@ -58,10 +58,23 @@ defmodule Py.Pool do
         scheduler = rem(:erlang.system_info(:scheduler_id) - 1, schedulers)
         index = affinity_index(name, scheduler, schedulers, size)
 
-        case elem(contexts, index) do
-          nil -> {:error, Py.Error.closed()}
-          handle -> {:ok, handle}
-        end
+        first_alive(contexts, index, size)
+    end
+  end
+
+  # The context at `index`, or the next live one: a context that died stays
+  # in the tuple until its supervisor has restarted it.
+  defp first_alive(_contexts, _index, 0), do: {:error, Py.Error.closed()}
+
+  defp first_alive(contexts, index, left) do
+    case elem(contexts, index) do
+      {pid, _ref} = handle when is_pid(pid) ->
+        if Process.alive?(pid),
+          do: {:ok, handle},
+          else: first_alive(contexts, rem(index + 1, tuple_size(contexts)), left - 1)
+
+      nil ->
+        first_alive(contexts, rem(index + 1, tuple_size(contexts)), left - 1)
     end
   end
 

@@ -11,6 +11,7 @@ rustler::atoms! {
     neg_infinity,
     closed,
     cancelled,
+    dequeued,
     sent,
     timeout,
     python,

@@ -89,11 +89,13 @@ fn submit<'a>(
     }
 }
 
-/// Cancels a job whose caller gave up. `:sent` means its reply is already
-/// in (or on its way to) the caller's mailbox.
+/// Cancels a job whose caller gave up: `:dequeued` (it never ran),
+/// `:cancelled` (it was interrupted), or `:sent` (its reply is already in,
+/// or on its way to, the caller's mailbox).
 #[rustler::nif]
 fn cancel(job: ResourceArc<JobRes>) -> rustler::Atom {
     match job.0.cancel() {
+        Cancel::Dequeued => atoms::dequeued(),
         Cancel::Cancelled => atoms::cancelled(),
         Cancel::AlreadySent => atoms::sent(),
     }
@@ -103,6 +105,12 @@ fn cancel(job: ResourceArc<JobRes>) -> rustler::Atom {
 #[rustler::nif]
 fn live_objects() -> i64 {
     object::live()
+}
+
+/// Waits (on a dirty scheduler) until at most `limit` handles are alive.
+#[rustler::nif(schedule = "DirtyIo")]
+fn await_live_objects(limit: i64, timeout_ms: u64) -> bool {
+    object::wait_live_at_most(limit, Duration::from_millis(timeout_ms))
 }
 
 rustler::init!("Elixir.Py.Native");

@@ -7,12 +7,16 @@
 use crate::atoms;
 use crate::pyptr::PyPtr;
 use crate::worker::Shared;
+use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
 use rustler::{Encoder, Env, Resource, ResourceArc, Term};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 static LIVE: AtomicI64 = AtomicI64::new(0);
+static RELEASED: Mutex<()> = Mutex::new(());
+static RELEASED_CV: Condvar = Condvar::new();
 
 pub struct ObjectRes {
     ptr: Option<PyPtr>,
@@ -24,10 +28,13 @@ impl Resource for ObjectRes {}
 
 impl Drop for ObjectRes {
     fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::Relaxed);
         if let Some(ptr) = self.ptr.take() {
             self.owner.release(ptr);
         }
+        // Counted after the release is queued, so a waiter that sees the
+        // count fall knows the decrefs are in their contexts' queues.
+        LIVE.fetch_sub(1, Ordering::AcqRel);
+        RELEASED_CV.notify_all();
     }
 }
 
@@ -40,6 +47,19 @@ impl ObjectRes {
 /// Number of `%Py.Object{}` handles alive in the VM.
 pub fn live() -> i64 {
     LIVE.load(Ordering::Relaxed)
+}
+
+/// Waits until at most `limit` handles are alive (the BEAM may run resource
+/// destructors a little after the garbage collection that freed them).
+pub fn wait_live_at_most(limit: i64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut guard = RELEASED.lock();
+    while LIVE.load(Ordering::Acquire) > limit {
+        if RELEASED_CV.wait_until(&mut guard, deadline).timed_out() {
+            break;
+        }
+    }
+    LIVE.load(Ordering::Acquire) <= limit
 }
 
 /// Wraps `obj` as `%Py.Object{ref: resource, type: "module.Name"}`.

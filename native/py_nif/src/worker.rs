@@ -153,7 +153,9 @@ pub struct JobRes(pub Arc<JobState>);
 impl Resource for JobRes {}
 
 pub enum Cancel {
-    /// No reply will come.
+    /// The job had not started and never will: safe to retry elsewhere.
+    Dequeued,
+    /// The job was running and is being interrupted; no reply will come.
     Cancelled,
     /// The reply is (or is about to be) in the caller's mailbox.
     AlreadySent,
@@ -177,7 +179,7 @@ impl JobState {
 
     pub fn cancel(&self) -> Cancel {
         if self.transition(QUEUED, CANCELLED) {
-            return Cancel::Cancelled;
+            return Cancel::Dequeued;
         }
         if self.transition(RUNNING, CANCELLED) {
             if let Some(rt) = runtime::get() {

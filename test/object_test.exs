@@ -11,6 +11,17 @@ defmodule Py.ObjectTest do
     assert Py.repr(counter) == {:ok, "Counter({'x': 2, 'y': 1})"}
   end
 
+  test "inspect does not bind the inspecting process" do
+    {:ok, ctx} = Py.Context.start_link()
+    {:ok, obj} = Py.Context.eval(ctx, "object()", %{}, return: :object)
+
+    {text, binding} =
+      Task.async(fn -> {inspect(obj), Process.get(:"$py_binding")} end) |> Task.await()
+
+    assert text =~ ~r/^#Py.Object<<object object at 0x[0-9a-f]+>>$/
+    assert binding == nil
+  end
+
   test "return: :object returns a handle even for convertible values" do
     assert {:ok, %Py.Object{type: "list"} = list} = Py.eval("[1, 2]", %{}, return: :object)
     assert Py.call_method(list, :__len__, []) == {:ok, 2}

@@ -41,10 +41,14 @@ defmodule Py.Object do
   def await_live_count(limit, timeout \\ 5_000), do: Py.Native.await_live_objects(limit, timeout)
 
   defimpl Inspect do
+    # Runs repr on a pool context without binding the inspecting process.
     def inspect(%Py.Object{type: type} = object, _opts) do
-      case Py.repr(object, timeout: 5_000) do
-        {:ok, repr} -> "#Py.Object<" <> repr <> ">"
-        {:error, _} -> "#Py.Object<" <> to_string(type) <> ">"
+      with {:ok, handle} <- Py.Pool.pick(),
+           {:ok, repr} when is_binary(repr) <-
+             Py.Context.run(handle, nil, {:repr, object}, 5_000) do
+        "#Py.Object<" <> repr <> ">"
+      else
+        _ -> "#Py.Object<" <> to_string(type) <> ">"
       end
     end
   end

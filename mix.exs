@@ -1,3 +1,9 @@
+# The NIF compiler must exist before this project compiles (here and when
+# py is a dependency), so it lives outside lib/ and is loaded from here.
+unless Code.ensure_loaded?(Mix.Tasks.Compile.PyNative) do
+  Code.require_file("mix/tasks/compile.py_native.ex", __DIR__)
+end
+
 defmodule Py.MixProject do
   use Mix.Project
 
@@ -31,7 +37,7 @@ defmodule Py.MixProject do
 
   defp package do
     [
-      files: ~w(lib native/py_nif/src native/py_nif/Cargo.toml native/py_nif/Cargo.lock
+      files: ~w(lib mix native/py_nif/src native/py_nif/Cargo.toml native/py_nif/Cargo.lock
                 native/py_nif/build.rs mix.exs README.md CHANGELOG.md docs)
     ]
   end

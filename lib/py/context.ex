@@ -31,7 +31,7 @@ defmodule Py.Context do
   @typedoc "A context: its pid or registered name."
   @type t :: GenServer.server()
 
-  @doc false
+  @typedoc false
   @type handle :: {pid, reference}
 
   @doc """

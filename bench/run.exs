@@ -1,0 +1,164 @@
+# The standard workloads (../shared/bench-workloads.md): W1-W5, W8, W9.
+# W6 (CPU-bound parallelism) and W7 (callbacks) come with the parallel pool
+# and callback work.
+#
+#     make bench                  # or: mix run bench/run.exs
+#     BENCH_QUICK=1 make bench    # a tenth of the counts, for a smoke run
+#
+# Prints one JSON object per figure, then a Markdown table. Each workload
+# runs once to warm up, then 3 times; the median is reported.
+
+defmodule Bench do
+  @quick System.get_env("BENCH_QUICK") in ["1", "true"]
+
+  def n(count), do: if(@quick, do: max(div(count, 10), 1), else: count)
+
+  def median(fun) do
+    fun.()
+    [_, m, _] = Enum.sort(for _ <- 1..3, do: fun.())
+    m
+  end
+
+  def seconds(fun) do
+    {us, _} = :timer.tc(fun)
+    us / 1_000_000
+  end
+
+  def sequential(count, call) do
+    seconds(fn -> Enum.each(1..count, fn _ -> {:ok, _} = call.() end) end)
+  end
+
+  def rss_mb do
+    "/proc/self/status"
+    |> File.read!()
+    |> String.split("\n")
+    |> Enum.find_value(fn
+      "VmRSS:" <> rest -> rest |> String.trim() |> String.split() |> hd() |> String.to_integer()
+      _ -> nil
+    end)
+    |> Kernel./(1024)
+  end
+
+  def emit(figure) do
+    info = Py.info()
+    figure = Map.merge(%{mode: info.mode, python: info.python_version}, figure)
+
+    keys =
+      [:id, :callers, :value, :unit, :mode, :python] |> Enum.filter(&Map.has_key?(figure, &1))
+
+    IO.puts("{" <> Enum.map_join(keys, ",", &(json(&1) <> ":" <> json(figure[&1]))) <> "}")
+    figure
+  end
+
+  defp json(v) when is_atom(v), do: json(Atom.to_string(v))
+  defp json(v) when is_binary(v), do: ~s(") <> String.replace(v, ~s("), ~s(\\")) <> ~s(")
+  defp json(v) when is_integer(v), do: Integer.to_string(v)
+  defp json(v) when is_float(v), do: :erlang.float_to_binary(v, decimals: 3)
+end
+
+defmodule Bench.Echo do
+  use GenServer
+  def init(state), do: {:ok, state}
+  def handle_call(msg, _from, state), do: {:reply, msg, state}
+end
+
+:ok = Py.exec("def ident(x):\n    return x")
+{:ok, ident} = Py.eval("ident", %{}, return: :object)
+figures = []
+
+# Reference: a bare GenServer.call round trip on this machine, this run.
+{:ok, echo} = GenServer.start_link(Bench.Echo, nil)
+calls = Bench.n(20_000)
+
+ref_us =
+  Bench.median(fn ->
+    Bench.seconds(fn -> Enum.each(1..calls, fn _ -> GenServer.call(echo, :ping) end) end)
+  end) /
+    calls * 1.0e6
+
+figures = [Bench.emit(%{id: "ref_genserver_call", value: ref_us, unit: "us/call"}) | figures]
+
+# W1: latency of math.sqrt(2.0), sequential, one process.
+w1 =
+  Bench.median(fn -> Bench.sequential(calls, fn -> Py.call(:math, :sqrt, [2.0]) end) end) / calls *
+    1.0e6
+
+figures = [Bench.emit(%{id: "W1", value: w1, unit: "us/call"}) | figures]
+
+figures = [
+  Bench.emit(%{id: "W1_vs_genserver_call", value: w1 / ref_us, unit: "ratio"}) | figures
+]
+
+# W2: throughput from 1, 2, 8, 64 processes, 200,000 calls in all.
+total = Bench.n(200_000)
+
+figures =
+  Enum.reduce([1, 2, 8, 64], figures, fn callers, acc ->
+    per = div(total, callers)
+
+    secs =
+      Bench.median(fn ->
+        Bench.seconds(fn ->
+          1..callers
+          |> Enum.map(fn _ ->
+            Task.async(fn -> Bench.sequential(per, fn -> Py.call(:math, :sqrt, [2.0]) end) end)
+          end)
+          |> Enum.each(&Task.await(&1, :infinity))
+        end)
+      end)
+
+    [
+      Bench.emit(%{id: "W2", callers: callers, value: per * callers / secs, unit: "calls/s"})
+      | acc
+    ]
+  end)
+
+# W3: eval "1 + 2".
+w3 = Bench.median(fn -> Bench.sequential(calls, fn -> Py.eval("1 + 2") end) end) / calls * 1.0e6
+figures = [Bench.emit(%{id: "W3", value: w3, unit: "us/call"}) | figures]
+
+# W4: 1 MiB bytes through a Python identity function, 1,000 round trips.
+# MB/s counts the payload once per round trip.
+payload = :crypto.strong_rand_bytes(1024 * 1024)
+trips = Bench.n(1_000)
+w4 = Bench.median(fn -> Bench.sequential(trips, fn -> Py.call(ident, nil, [payload]) end) end)
+figures = [Bench.emit(%{id: "W4", value: trips * 1.0 / w4, unit: "MB/s"}) | figures]
+
+# W5: a list of 100,000 integers through the identity, 100 round trips.
+list = Enum.to_list(1..100_000)
+list_trips = Bench.n(100)
+w5 = Bench.median(fn -> Bench.sequential(list_trips, fn -> Py.call(ident, nil, [list]) end) end)
+
+figures = [
+  Bench.emit(%{id: "W5", value: w5 / list_trips * 1000, unit: "ms/round trip"}) | figures
+]
+
+# W8: start 200 contexts, then stop them.
+contexts = Bench.n(200)
+
+w8 =
+  Bench.median(fn ->
+    Bench.seconds(fn ->
+      pids = for _ <- 1..contexts, do: elem(Py.Context.start_link(), 1)
+      Enum.each(pids, &Py.Context.stop/1)
+    end)
+  end)
+
+figures = [Bench.emit(%{id: "W8", value: w8 / contexts * 1000, unit: "ms/context"}) | figures]
+
+# W9: RSS growth over 1,000,000 sequential calls.
+:erlang.garbage_collect()
+before = Bench.rss_mb()
+Bench.sequential(Bench.n(1_000_000), fn -> Py.call(:math, :sqrt, [2.0]) end)
+:erlang.garbage_collect()
+figures = [Bench.emit(%{id: "W9", value: Bench.rss_mb() - before, unit: "MB growth"}) | figures]
+
+IO.puts("\n| id | callers | value | unit | mode | python |\n|---|---|---|---|---|---|")
+
+for f <- Enum.reverse(figures) do
+  value = :erlang.float_to_binary(f.value * 1.0, decimals: 3)
+
+  IO.puts(
+    "| #{f.id} | #{Map.get(f, :callers, "")} | #{value} | #{f.unit} | #{f.mode} | #{f.python} |"
+  )
+end

@@ -166,13 +166,8 @@ fn map_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
         let key = to_py(py, k, depth + 1).map_err(|e| e.at(|| format!("key {}", describe(k))))?;
         let value = to_py(py, v, depth + 1)
             .map_err(|e| e.at(|| format!("value at key {}", describe(k))))?;
-        dict.set_item(key, value).map_err(|err| {
-            Failure::conversion(format!(
-                "the map key {} cannot be a Python dict key: {}",
-                describe(k),
-                crate::error::describe(py, &err)
-            ))
-        })?;
+        dict.set_item(key, value)
+            .map_err(|err| unhashable(py, "map key", k, "a Python dict key", &err))?;
     }
     Ok(dict.into_any())
 }
@@ -186,15 +181,18 @@ fn mapset_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bou
     for (k, _) in iter {
         let key =
             to_py(py, k, depth + 1).map_err(|e| e.at(|| format!("member {}", describe(k))))?;
-        set.add(key).map_err(|err| {
-            Failure::conversion(format!(
-                "the MapSet member {} cannot be in a Python set: {}",
-                describe(k),
-                crate::error::describe(py, &err)
-            ))
-        })?;
+        set.add(key)
+            .map_err(|err| unhashable(py, "MapSet member", k, "in a Python set", &err))?;
     }
     Ok(set.into_any())
+}
+
+fn unhashable(py: Python<'_>, what: &str, term: Term, role: &str, err: &PyErr) -> Failure {
+    Failure::conversion(format!(
+        "the {what} {} cannot be {role}: {}",
+        describe(term),
+        crate::error::describe(py, err)
+    ))
 }
 
 fn object_to_py<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>> {

@@ -73,20 +73,7 @@ impl Failure {
 /// Exception type name (module-qualified unless builtin), message, and the
 /// formatted traceback (None when there is none).
 pub fn python_parts(py: Python<'_>, err: &PyErr) -> (String, String, Option<String>) {
-    let ty = err.get_type(py);
-    let name = ty
-        .qualname()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
-    let module = ty
-        .module()
-        .map(|m| m.to_string())
-        .unwrap_or_else(|_| "builtins".into());
-    let kind = if module == "builtins" {
-        name
-    } else {
-        format!("{module}.{name}")
-    };
+    let kind = crate::object::qualified_name(&err.get_type(py));
     let value = err.value(py);
     let message = value
         .str()

@@ -9,6 +9,7 @@ use crate::pyptr::PyPtr;
 use crate::worker::Shared;
 use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 use rustler::{Encoder, Env, Resource, ResourceArc, Term};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -69,7 +70,7 @@ pub fn wrap<'a>(env: Env<'a>, obj: &Bound<'_, PyAny>, owner: &Arc<Shared>) -> Te
         ptr: Some(PyPtr::new(obj)),
         owner: owner.clone(),
     });
-    let ty = type_name(obj);
+    let ty = qualified_name(&obj.get_type());
     let keys = [
         atoms::struct_().encode(env),
         atoms::r#ref().encode(env),
@@ -83,9 +84,12 @@ pub fn wrap<'a>(env: Env<'a>, obj: &Bound<'_, PyAny>, owner: &Arc<Shared>) -> Te
     Term::map_from_term_arrays(env, &keys, &values).unwrap_or_else(|_| resource.encode(env))
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    let ty = obj.get_type();
-    let name = ty.qualname().map(|n| n.to_string()).unwrap_or_default();
+/// `module.QualName`, or just `QualName` for builtins.
+pub fn qualified_name(ty: &Bound<'_, PyType>) -> String {
+    let name = ty
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".into());
     match ty.module().map(|m| m.to_string()) {
         Ok(module) if module != "builtins" => format!("{module}.{name}"),
         _ => name,

@@ -19,7 +19,7 @@
 use crate::atoms;
 use crate::error::{Failure, JobResult};
 use crate::object::{self, ObjectRes};
-use crate::worker::Shared;
+use crate::worker::Runner;
 use num_bigint::BigInt;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -200,6 +200,14 @@ fn object_to_py<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>
         .map_get(atoms::r#ref())
         .and_then(|r| r.decode())
         .map_err(|_| Failure::conversion("malformed %Py.Object{}: its :ref is not a py handle"))?;
+    if resource.interpreter() != crate::worker::current_interpreter() {
+        return Err(Failure::conversion(format!(
+            "this %Py.Object{{}} lives in another Python interpreter (#{}) and cannot be used here (#{}); \
+             convert it to Elixir data first, or run both calls on contexts of the same interpreter",
+            resource.interpreter(),
+            crate::worker::current_interpreter()
+        )));
+    }
     resource
         .bind(py)
         .ok_or_else(|| Failure::conversion("the %Py.Object{} has been released"))
@@ -218,7 +226,7 @@ pub fn to_term<'a>(
     py: Python<'_>,
     env: Env<'a>,
     obj: &Bound<'_, PyAny>,
-    owner: &Arc<Shared>,
+    owner: &Arc<Runner>,
     depth: usize,
 ) -> JobResult<Term<'a>> {
     if depth > MAX_DEPTH {
@@ -321,7 +329,7 @@ fn dict_to_term<'a>(
     py: Python<'_>,
     env: Env<'a>,
     dict: &Bound<'_, PyDict>,
-    owner: &Arc<Shared>,
+    owner: &Arc<Runner>,
     depth: usize,
 ) -> JobResult<Term<'a>> {
     let mut keys = Vec::with_capacity(dict.len());
@@ -360,7 +368,7 @@ fn set_to_term<'a, 'py>(
     py: Python<'py>,
     env: Env<'a>,
     iter: impl Iterator<Item = Bound<'py, PyAny>>,
-    owner: &Arc<Shared>,
+    owner: &Arc<Runner>,
     depth: usize,
 ) -> JobResult<Term<'a>> {
     let mut keys = Vec::new();

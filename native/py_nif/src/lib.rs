@@ -12,7 +12,7 @@ mod worker;
 
 use rustler::{Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
 use std::time::Duration;
-use worker::{Cancel, ContextRes, Job, JobRes, JobState, NamespaceRes};
+use worker::{Cancel, Context, ContextRes, Job, JobRes, JobState, Namespace, NamespaceRes};
 
 /// Starts the interpreter for `executable` (once per VM). Returns the
 /// Python version and the libpython path that was made globally visible.
@@ -22,19 +22,24 @@ fn runtime_start(executable: String) -> Result<(String, String), String> {
     Ok((rt.version.clone(), rt.libpython.clone()))
 }
 
+fn next_context_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A new context owned (and monitored) by the calling process.
 #[rustler::nif]
 fn context_new(env: Env) -> Term {
     if runtime::get().is_none() {
         return (atoms::error(), "the Python runtime is not started").encode(env);
     }
-    let shared = match worker::spawn() {
-        Ok(shared) => shared,
+    let context = match worker::spawn_main_runner(format!("py-ctx-{}", next_context_number())) {
+        Ok(runner) => Context::new(runner, true),
         Err(message) => return (atoms::error(), message).encode(env),
     };
-    let ctx = ResourceArc::new(ContextRes { shared });
+    let ctx = ResourceArc::new(ContextRes(context));
     if ctx.monitor(Some(env), &env.pid()).is_none() {
-        ctx.shared.close();
+        ctx.0.close();
         return (atoms::error(), "cannot monitor the owner process").encode(env);
     }
     (atoms::ok(), ctx).encode(env)
@@ -42,23 +47,19 @@ fn context_new(env: Env) -> Term {
 
 #[rustler::nif]
 fn context_close(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
-    ctx.shared.close();
+    ctx.0.close();
     atoms::ok()
 }
 
 /// Waits (on a dirty scheduler) until the context's thread has ended.
 #[rustler::nif(schedule = "DirtyIo")]
 fn context_wait(ctx: ResourceArc<ContextRes>, timeout_ms: u64) -> bool {
-    ctx.shared.wait_exited(Duration::from_millis(timeout_ms))
+    ctx.0.wait_closed(Duration::from_millis(timeout_ms))
 }
 
 #[rustler::nif]
 fn namespace_new(env: Env, ctx: ResourceArc<ContextRes>) -> Term {
-    ResourceArc::new(NamespaceRes {
-        owner: ctx.shared.clone(),
-        dict: parking_lot::Mutex::new(None),
-    })
-    .encode(env)
+    ResourceArc::new(NamespaceRes(Namespace::new(ctx.0.runner.clone()))).encode(env)
 }
 
 /// Queues `request` on the context. The reply arrives as
@@ -72,7 +73,7 @@ fn submit<'a>(
     group_leader: LocalPid,
     request: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let state = JobState::new(ctx.shared.clone());
+    let state = JobState::new(ctx.0.clone());
     let owned = OwnedEnv::new();
     let job = Job {
         state: state.clone(),
@@ -83,7 +84,7 @@ fn submit<'a>(
         group_leader,
         namespace,
     };
-    match ctx.shared.submit(job) {
+    match ctx.0.submit(job) {
         Ok(()) => Ok((atoms::ok(), ResourceArc::new(JobRes(state))).encode(env)),
         Err(()) => Ok((atoms::error(), atoms::closed()).encode(env)),
     }

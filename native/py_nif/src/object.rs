@@ -6,7 +6,7 @@
 //! has ended).
 use crate::atoms;
 use crate::pyptr::PyPtr;
-use crate::worker::Shared;
+use crate::worker::Runner;
 use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -21,7 +21,7 @@ static RELEASED_CV: Condvar = Condvar::new();
 
 pub struct ObjectRes {
     ptr: Option<PyPtr>,
-    owner: Arc<Shared>,
+    owner: Arc<Runner>,
 }
 
 #[rustler::resource_impl]
@@ -42,6 +42,11 @@ impl Drop for ObjectRes {
 impl ObjectRes {
     pub fn bind<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
         self.ptr.as_ref().map(|p| p.bind(py))
+    }
+
+    /// The id of the interpreter the object lives in.
+    pub fn interpreter(&self) -> i64 {
+        self.owner.interpreter.load(Ordering::Acquire)
     }
 }
 
@@ -64,7 +69,7 @@ pub fn wait_live_at_most(limit: i64, timeout: Duration) -> bool {
 }
 
 /// Wraps `obj` as `%Py.Object{ref: resource, type: "module.Name"}`.
-pub fn wrap<'a>(env: Env<'a>, obj: &Bound<'_, PyAny>, owner: &Arc<Shared>) -> Term<'a> {
+pub fn wrap<'a>(env: Env<'a>, obj: &Bound<'_, PyAny>, owner: &Arc<Runner>) -> Term<'a> {
     LIVE.fetch_add(1, Ordering::Relaxed);
     let resource = ResourceArc::new(ObjectRes {
         ptr: Some(PyPtr::new(obj)),

@@ -30,6 +30,10 @@ impl PyPtr {
         unsafe { Bound::from_borrowed_ptr(py, self.0.as_ptr()) }
     }
 
+    pub fn as_ptr(&self) -> *mut ffi::PyObject {
+        self.0.as_ptr()
+    }
+
     /// Releases the reference. Must run on a thread attached to the owner.
     pub fn release(self, _py: Python<'_>) {
         // SAFETY: we own one strong reference and the GIL is held.

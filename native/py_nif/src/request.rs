@@ -13,7 +13,7 @@ use crate::atoms;
 use crate::convert::{to_py, to_term};
 use crate::error::{Failure, JobResult};
 use crate::object;
-use crate::worker::Shared;
+use crate::worker::Runner;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -84,7 +84,7 @@ fn run_code<'py>(
 pub fn execute<'a, 'py>(
     py: Python<'py>,
     env: Env<'a>,
-    ctx: &Arc<Shared>,
+    ctx: &Arc<Runner>,
     namespace: &Bound<'py, PyDict>,
     cache: &mut CodeCache<'py>,
     request: Term<'a>,
@@ -138,7 +138,7 @@ fn invalid(message: &str) -> Failure {
 fn respond<'a>(
     py: Python<'_>,
     env: Env<'a>,
-    ctx: &Arc<Shared>,
+    ctx: &Arc<Runner>,
     result: &Bound<'_, PyAny>,
     ret: Term<'a>,
 ) -> JobResult<Term<'a>> {

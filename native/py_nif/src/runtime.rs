@@ -7,7 +7,7 @@
 //! context is gone.
 use crate::io;
 use crate::pyptr::PyPtr;
-use crate::worker::Shared;
+use crate::worker::Runner;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
@@ -16,8 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub enum RuntimeMsg {
-    /// Raise `erlang.Interrupted` in `ctx`'s thread if it still runs `job`.
-    Interrupt { ctx: Arc<Shared>, job: u64 },
+    /// Raise `erlang.Interrupted` in the runner's thread if it still runs `job`.
+    Interrupt { runner: Arc<Runner>, job: u64 },
     /// Decref an object whose owning context has ended.
     Release(PyPtr),
 }
@@ -110,25 +110,47 @@ fn runtime_thread(
         };
         match msg {
             RuntimeMsg::Release(ptr) => ptr.release(py),
-            RuntimeMsg::Interrupt { ctx, job } => interrupt(py, &ctx, job),
+            RuntimeMsg::Interrupt { runner, job } => interrupt(py, &runner, job),
         }
     });
 }
 
-/// Raises `erlang.Interrupted` in the context's thread if, with the GIL
-/// held, it is still running `job`. The worker clears any undelivered
-/// interrupt when a job ends, also under the GIL, so an interrupt can never
-/// hit a later job.
-fn interrupt(py: Python<'_>, ctx: &Shared, job: u64) {
-    if ctx.current_job.load(Ordering::Acquire) != job {
+/// Raises `erlang.Interrupted` in the runner's thread if, with that
+/// interpreter's GIL held, it is still running `job`. The runner clears any
+/// undelivered interrupt when a job ends, also under the GIL, so an
+/// interrupt can never hit a later job.
+fn interrupt(py: Python<'_>, runner: &Runner, job: u64) {
+    let sub = runner
+        .interrupt
+        .lock()
+        .as_ref()
+        .map(|s| (s.tstate, s.class.as_ptr() as usize));
+    match sub {
+        None => {
+            let Some(rt) = RUNTIME.get() else { return };
+            raise_in(runner, job, rt.interrupted.as_ptr());
+        }
+        Some((tstate, class)) => {
+            // A sub-interpreter: attach to it with the thread state kept for
+            // this purpose (this waits for its GIL), raise, detach.
+            py.detach(|| unsafe {
+                ffi::PyEval_RestoreThread(tstate as *mut ffi::PyThreadState);
+                raise_in(runner, job, class as *mut ffi::PyObject);
+                ffi::PyEval_SaveThread();
+            });
+        }
+    }
+}
+
+/// Call with the runner's interpreter attached.
+fn raise_in(runner: &Runner, job: u64, class: *mut ffi::PyObject) {
+    if runner.current_job.load(Ordering::Acquire) != job {
         return;
     }
-    let Some(rt) = RUNTIME.get() else { return };
-    let ident = ctx.thread_ident.load(Ordering::Acquire);
-    let exc = rt.interrupted.bind(py);
-    // SAFETY: GIL held; `exc` is a live exception class.
+    let ident = runner.thread_ident.load(Ordering::Acquire);
+    // SAFETY: attached to the runner's interpreter; `class` lives there.
     unsafe {
-        ffi::PyThreadState_SetAsyncExc(ident as _, exc.as_ptr());
+        ffi::PyThreadState_SetAsyncExc(ident as _, class);
     }
 }
 

@@ -1,8 +1,14 @@
-//! A context: one dedicated OS thread, its own globals, a job queue.
+//! Runners (threads attached to an interpreter, each with a job queue) and
+//! the contexts that run on them.
 //!
-//! The thread attaches to the interpreter once for its whole life and only
-//! detaches while it waits for the next message, so no thread state is
-//! created per call. Replies go straight to the caller with
+//! In worker mode every context owns a runner: one dedicated OS thread in
+//! the main interpreter. In the parallel pool (see `slot`) many contexts
+//! share a runner that hosts an OWN_GIL sub-interpreter; each context keeps
+//! its own globals there.
+//!
+//! A runner attaches to its interpreter once for its whole life and only
+//! releases its GIL while it waits for the next message, so no thread state
+//! is created per call. Replies go straight to the caller with
 //! `OwnedEnv::send_and_clear` (legal here: this is not a BEAM thread).
 use crate::atoms;
 use crate::error::{Failure, JobResult};
@@ -16,16 +22,31 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Worker threads get a large stack (reserved, not committed) so that
+/// Runner threads get a large stack (reserved, not committed) so that
 /// converting deeply nested values and deep Python recursion stay safe.
 pub const STACK_SIZE: usize = 512 << 20;
 
-static NEXT_CONTEXT: AtomicU64 = AtomicU64::new(1);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    /// Id of the interpreter the current runner thread is attached to.
+    static INTERPRETER: Cell<i64> = const { Cell::new(-1) };
+}
+
+/// The interpreter id of the calling runner thread (-1 elsewhere).
+pub fn current_interpreter() -> i64 {
+    INTERPRETER.with(Cell::get)
+}
 
 pub enum Msg {
     Job(Box<Job>),
@@ -33,33 +54,92 @@ pub enum Msg {
     Wake,
 }
 
-/// What the BEAM side and the thread share.
-pub struct Shared {
-    pub id: u64,
+/// A thread attached to one interpreter, and its queue.
+pub struct Runner {
     tx: flume::Sender<Msg>,
-    pub closed: AtomicBool,
+    closed: AtomicBool,
     /// Id of the job running now; 0 when idle.
     pub current_job: AtomicU64,
-    /// Python's ident of the worker thread, for async interrupts.
+    /// Id of the context whose job runs now; 0 when idle.
+    current_context: AtomicU64,
+    /// Python's ident of the thread, for async interrupts.
     pub thread_ident: AtomicU64,
-    next_job: AtomicU64,
+    /// The interpreter's id, set when the thread has attached.
+    pub interpreter: AtomicI64,
+    /// A sub-interpreter runner's `erlang.Interrupted` class and the thread
+    /// state the runtime thread uses to raise it there.
+    pub interrupt: Mutex<Option<SubInterrupt>>,
     exited: Mutex<bool>,
     exited_cv: Condvar,
 }
 
-impl Shared {
-    /// Queues a decref on this context's thread, or on the runtime thread
-    /// once this context has ended.
+pub struct SubInterrupt {
+    pub tstate: usize,
+    pub class: PyPtr,
+}
+
+impl Runner {
+    fn new() -> (Arc<Runner>, flume::Receiver<Msg>) {
+        let (tx, rx) = flume::unbounded();
+        let runner = Arc::new(Runner {
+            tx,
+            closed: AtomicBool::new(false),
+            current_job: AtomicU64::new(0),
+            current_context: AtomicU64::new(0),
+            thread_ident: AtomicU64::new(0),
+            interpreter: AtomicI64::new(-1),
+            interrupt: Mutex::new(None),
+            exited: Mutex::new(false),
+            exited_cv: Condvar::new(),
+        });
+        (runner, rx)
+    }
+
+    /// Starts a runner thread running `body`, which attaches to an
+    /// interpreter and calls `serve`.
+    pub fn spawn(
+        name: String,
+        body: impl FnOnce(Arc<Runner>, flume::Receiver<Msg>) + Send + 'static,
+    ) -> Result<Arc<Runner>, String> {
+        let (runner, rx) = Runner::new();
+        let thread_runner = runner.clone();
+        std::thread::Builder::new()
+            .name(name)
+            .stack_size(STACK_SIZE)
+            .spawn(move || {
+                let done = thread_runner.clone();
+                let _ = catch_unwind(AssertUnwindSafe(|| body(thread_runner, rx)));
+                *done.exited.lock() = true;
+                done.exited_cv.notify_all();
+            })
+            .map_err(|e| format!("cannot spawn a Python thread: {e}"))?;
+        Ok(runner)
+    }
+
+    /// Queues a decref on this runner's thread, or on the runtime thread
+    /// once this runner has ended (main interpreter objects only).
     pub fn release(&self, ptr: PyPtr) {
         if let Err(flume::SendError(Msg::Release(ptr))) = self.tx.send(Msg::Release(ptr)) {
-            if let Some(rt) = runtime::get() {
-                rt.send(RuntimeMsg::Release(ptr));
+            if self.interpreter.load(Ordering::Acquire) == 0 {
+                if let Some(rt) = runtime::get() {
+                    rt.send(RuntimeMsg::Release(ptr));
+                }
             }
+            // A sub-interpreter that has ended took its objects with it.
         }
     }
 
-    /// Stops accepting jobs, interrupts the running one and lets the thread
-    /// end. Idempotent.
+    /// Asks the runner to interrupt `job` if it is still running it.
+    pub fn interrupt(self: &Arc<Self>, job: u64) {
+        if let Some(rt) = runtime::get() {
+            rt.send(RuntimeMsg::Interrupt {
+                runner: self.clone(),
+                job,
+            });
+        }
+    }
+
+    /// Stops the thread after the running job (which is interrupted).
     pub fn close(self: &Arc<Self>) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -67,12 +147,7 @@ impl Shared {
         let _ = self.tx.send(Msg::Wake);
         let job = self.current_job.load(Ordering::Acquire);
         if job != 0 {
-            if let Some(rt) = runtime::get() {
-                rt.send(RuntimeMsg::Interrupt {
-                    ctx: self.clone(),
-                    job,
-                });
-            }
+            self.interrupt(job);
         }
     }
 
@@ -85,167 +160,25 @@ impl Shared {
         *exited
     }
 
-    pub fn submit(&self, job: Job) -> Result<(), ()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(());
+    /// The runner loop, run by the thread once attached. `wait` releases
+    /// the interpreter's GIL while it blocks for the next message.
+    pub fn serve<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+        rx: &flume::Receiver<Msg>,
+        mut wait: impl FnMut(&flume::Receiver<Msg>) -> Result<Msg, flume::RecvError>,
+    ) {
+        // SAFETY: attached; these return the thread's ident and interpreter.
+        unsafe {
+            let ident = ffi::PyThread_get_thread_ident();
+            self.thread_ident.store(ident as u64, Ordering::Release);
+            let id = ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Get());
+            self.interpreter.store(id, Ordering::Release);
+            INTERPRETER.with(|c| c.set(id));
         }
-        self.tx.send(Msg::Job(Box::new(job))).map_err(|_| ())
-    }
-
-    pub fn next_job_id(&self) -> u64 {
-        self.next_job.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-/// The native context as Elixir holds it. It watches its owner (the
-/// `Py.Context` process): when the owner dies, the context closes.
-pub struct ContextRes {
-    pub shared: Arc<Shared>,
-}
-
-#[rustler::resource_impl]
-impl Resource for ContextRes {
-    fn down<'a>(&'a self, _env: rustler::Env<'a>, _pid: LocalPid, _mon: rustler::Monitor) {
-        self.shared.close();
-    }
-}
-
-impl Drop for ContextRes {
-    fn drop(&mut self) {
-        self.shared.close();
-    }
-}
-
-/// A process's namespace on one context (its globals dict, made on first
-/// use by the context's thread).
-pub struct NamespaceRes {
-    pub owner: Arc<Shared>,
-    pub dict: Mutex<Option<PyPtr>>,
-}
-
-#[rustler::resource_impl]
-impl Resource for NamespaceRes {}
-
-impl Drop for NamespaceRes {
-    fn drop(&mut self) {
-        if let Some(ptr) = self.dict.get_mut().take() {
-            self.owner.release(ptr);
-        }
-    }
-}
-
-const QUEUED: u8 = 0;
-const RUNNING: u8 = 1;
-const DONE: u8 = 2;
-const CANCELLED: u8 = 3;
-
-/// Lets the caller cancel a job after a timeout and learn whether its reply
-/// was already sent.
-pub struct JobState {
-    status: AtomicU8,
-    pub id: u64,
-    pub ctx: Arc<Shared>,
-}
-
-pub struct JobRes(pub Arc<JobState>);
-
-#[rustler::resource_impl]
-impl Resource for JobRes {}
-
-pub enum Cancel {
-    /// The job had not started and never will: safe to retry elsewhere.
-    Dequeued,
-    /// The job was running and is being interrupted; no reply will come.
-    Cancelled,
-    /// The reply is (or is about to be) in the caller's mailbox.
-    AlreadySent,
-}
-
-impl JobState {
-    pub fn new(ctx: Arc<Shared>) -> Arc<JobState> {
-        let id = ctx.next_job_id();
-        Arc::new(JobState {
-            status: AtomicU8::new(QUEUED),
-            id,
-            ctx,
-        })
-    }
-
-    fn transition(&self, from: u8, to: u8) -> bool {
-        self.status
-            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    pub fn cancel(&self) -> Cancel {
-        if self.transition(QUEUED, CANCELLED) {
-            return Cancel::Dequeued;
-        }
-        if self.transition(RUNNING, CANCELLED) {
-            if let Some(rt) = runtime::get() {
-                rt.send(RuntimeMsg::Interrupt {
-                    ctx: self.ctx.clone(),
-                    job: self.id,
-                });
-            }
-            return Cancel::Cancelled;
-        }
-        match self.status.load(Ordering::Acquire) {
-            DONE => Cancel::AlreadySent,
-            _ => Cancel::Cancelled,
-        }
-    }
-}
-
-pub struct Job {
-    pub state: Arc<JobState>,
-    pub env: OwnedEnv,
-    pub caller: LocalPid,
-    pub group_leader: LocalPid,
-    pub reply_ref: SavedTerm,
-    pub request: SavedTerm,
-    pub namespace: Option<ResourceArc<NamespaceRes>>,
-}
-
-/// Starts a context thread.
-pub fn spawn() -> Result<Arc<Shared>, String> {
-    let (tx, rx) = flume::unbounded();
-    let shared = Arc::new(Shared {
-        id: NEXT_CONTEXT.fetch_add(1, Ordering::Relaxed),
-        tx,
-        closed: AtomicBool::new(false),
-        current_job: AtomicU64::new(0),
-        thread_ident: AtomicU64::new(0),
-        next_job: AtomicU64::new(1),
-        exited: Mutex::new(false),
-        exited_cv: Condvar::new(),
-    });
-    let thread_shared = shared.clone();
-    std::thread::Builder::new()
-        .name(format!("py-ctx-{}", shared.id))
-        .stack_size(STACK_SIZE)
-        .spawn(move || {
-            let done = thread_shared.clone();
-            let _ = catch_unwind(AssertUnwindSafe(|| run(thread_shared, rx)));
-            *done.exited.lock() = true;
-            done.exited_cv.notify_all();
-        })
-        .map_err(|e| format!("cannot spawn a context thread: {e}"))?;
-    Ok(shared)
-}
-
-fn run(shared: Arc<Shared>, rx: flume::Receiver<Msg>) {
-    Python::attach(|py| {
-        // SAFETY: attached; returns this thread's ident.
-        let ident = unsafe { ffi::PyThread_get_thread_ident() };
-        shared.thread_ident.store(ident as u64, Ordering::Release);
-        let globals = match new_namespace(py) {
-            Ok(g) => g,
-            Err(_) => return,
-        };
         let mut cache = request::CodeCache::new();
-        while !shared.closed.load(Ordering::Acquire) {
-            let msg = match py.detach(|| next_message(&rx)) {
+        while !self.closed.load(Ordering::Acquire) {
+            let msg = match wait(rx) {
                 Ok(msg) => msg,
                 Err(_) => break,
             };
@@ -253,8 +186,10 @@ fn run(shared: Arc<Shared>, rx: flume::Receiver<Msg>) {
                 Msg::Release(ptr) => ptr.release(py),
                 Msg::Wake => {}
                 Msg::Job(job) => {
-                    if !shared.closed.load(Ordering::Acquire) {
-                        run_job(py, &shared, &globals, &mut cache, *job);
+                    if !self.closed.load(Ordering::Acquire)
+                        && !job.state.ctx.closed.load(Ordering::Acquire)
+                    {
+                        self.run_job(py, &mut cache, *job);
                     }
                 }
             }
@@ -266,15 +201,79 @@ fn run(shared: Arc<Shared>, rx: flume::Receiver<Msg>) {
                 ptr.release(py);
             }
         }
-    });
+    }
+
+    fn run_job<'py>(&self, py: Python<'py>, cache: &mut request::CodeCache<'py>, mut job: Job) {
+        if !job.state.transition(QUEUED, RUNNING) {
+            return;
+        }
+        let ctx = job.state.ctx.clone();
+        self.current_context.store(ctx.id, Ordering::Release);
+        self.current_job.store(job.state.id, Ordering::Release);
+        io::begin(
+            job.caller,
+            job.group_leader,
+            &job.env,
+            job.reply_ref.clone(),
+        );
+        let reply = catch_unwind(AssertUnwindSafe(|| {
+            job.env.run(|env| {
+                let request = job.request.load(env);
+                let namespace = match job.namespace.as_deref() {
+                    Some(ns) => &ns.0,
+                    None => &ctx.globals,
+                };
+                let result = namespace
+                    .dict(py)
+                    .and_then(|ns| request::execute(py, env, &ctx.runner, &ns, cache, request));
+                let result = match result {
+                    Ok(term) => (atoms::ok(), term).encode(env),
+                    // A job that failed because its context is closing was
+                    // (almost certainly) interrupted by the close.
+                    Err(_) if ctx.closed.load(Ordering::Acquire) => closed_error(env),
+                    Err(f) => f.encode(py, env),
+                };
+                job.env.save(result)
+            })
+        }));
+        let io_requests = io::end();
+        // Under the GIL: the job is over, and an interrupt that was not
+        // delivered must not reach the next one.
+        self.current_job.store(0, Ordering::Release);
+        self.current_context.store(0, Ordering::Release);
+        // SAFETY: attached; clears this thread's pending async exception.
+        unsafe {
+            ffi::PyThreadState_SetAsyncExc(
+                self.thread_ident.load(Ordering::Acquire) as _,
+                std::ptr::null_mut(),
+            );
+        }
+        let _ = PyErr::take(py);
+        if !job.state.transition(RUNNING, DONE) {
+            return; // cancelled: the caller has gone on
+        }
+        let reply_ref = job.reply_ref.clone();
+        let _ = job.env.send_and_clear(&job.caller, |env| {
+            let result = match &reply {
+                Ok(saved) => saved.load(env),
+                Err(_) => (
+                    atoms::error(),
+                    (atoms::internal(), "the call panicked in the native code"),
+                )
+                    .encode(env),
+            };
+            (reply_ref.load(env), result, io_requests).encode(env)
+        });
+    }
 }
 
-/// How long an idle worker polls its queue before it sleeps. Calls that
+/// How long an idle runner polls its queue before it sleeps. Calls that
 /// arrive back to back then skip a futex wake-up, which dominates the cost
 /// of a short call.
 const SPIN: Duration = Duration::from_micros(50);
 
-fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
+/// The next message, polled briefly then waited for. Call without the GIL.
+pub fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
     let start = std::time::Instant::now();
     loop {
         for _ in 0..64 {
@@ -292,72 +291,11 @@ fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
     }
 }
 
-pub fn new_namespace(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let dict = PyDict::new(py);
-    dict.set_item("__builtins__", py.import("builtins")?)?;
-    dict.set_item("__name__", "__main__")?;
-    Ok(dict)
-}
-
-fn run_job<'py>(
-    py: Python<'py>,
-    shared: &Arc<Shared>,
-    globals: &Bound<'py, PyDict>,
-    cache: &mut request::CodeCache<'py>,
-    mut job: Job,
-) {
-    if !job.state.transition(QUEUED, RUNNING) {
-        return;
-    }
-    shared.current_job.store(job.state.id, Ordering::Release);
-    io::begin(
-        job.caller,
-        job.group_leader,
-        &job.env,
-        job.reply_ref.clone(),
-    );
-    let reply = catch_unwind(AssertUnwindSafe(|| {
-        job.env.run(|env| {
-            let request = job.request.load(env);
-            let result = namespace_dict(py, job.namespace.as_deref(), globals)
-                .and_then(|ns| request::execute(py, env, shared, &ns, cache, request));
-            let result = match result {
-                Ok(term) => (atoms::ok(), term).encode(env),
-                // A job that failed because its context is closing was
-                // (almost certainly) interrupted by the close.
-                Err(_) if shared.closed.load(Ordering::Acquire) => closed_error(env),
-                Err(f) => f.encode(py, env),
-            };
-            job.env.save(result)
-        })
-    }));
-    let io_requests = io::end();
-    // Under the GIL: the job is over, and an interrupt that was not
-    // delivered must not reach the next one.
-    shared.current_job.store(0, Ordering::Release);
-    // SAFETY: attached; clears this thread's pending async exception.
-    unsafe {
-        ffi::PyThreadState_SetAsyncExc(
-            shared.thread_ident.load(Ordering::Acquire) as _,
-            std::ptr::null_mut(),
-        );
-    }
-    let _ = PyErr::take(py);
-    if !job.state.transition(RUNNING, DONE) {
-        return; // cancelled: the caller has gone on
-    }
-    let reply_ref = job.reply_ref.clone();
-    let _ = job.env.send_and_clear(&job.caller, |env| {
-        let result = match &reply {
-            Ok(saved) => saved.load(env),
-            Err(_) => (
-                atoms::error(),
-                (atoms::internal(), "the call panicked in the native code"),
-            )
-                .encode(env),
-        };
-        (reply_ref.load(env), result, io_requests).encode(env)
-    });
+/// A worker-mode runner: a new thread in the main interpreter.
+pub fn spawn_main_runner(name: String) -> Result<Arc<Runner>, String> {
+    Runner::spawn(name, |runner, rx| {
+        Python::attach(|py| runner.serve(py, &rx, |rx| py.detach(|| next_message(rx))));
+    })
 }
 
 fn closed_error(env: rustler::Env<'_>) -> rustler::Term<'_> {
@@ -371,22 +309,199 @@ fn closed_error(env: rustler::Env<'_>) -> rustler::Term<'_> {
         .encode(env)
 }
 
-fn namespace_dict<'py>(
-    py: Python<'py>,
-    ns: Option<&NamespaceRes>,
-    globals: &Bound<'py, PyDict>,
-) -> JobResult<Bound<'py, PyDict>> {
-    let Some(ns) = ns else {
-        return Ok(globals.clone());
-    };
-    let mut slot = ns.dict.lock();
-    if let Some(ptr) = slot.as_ref() {
-        return ptr
-            .bind(py)
-            .cast_into::<PyDict>()
-            .map_err(|_| Failure::Invalid("namespace is not a dict".into()));
+/// A globals dict, made on first use by the runner's thread and released
+/// to it when dropped.
+pub struct Namespace {
+    pub owner: Arc<Runner>,
+    dict: Mutex<Option<PyPtr>>,
+}
+
+impl Namespace {
+    pub fn new(owner: Arc<Runner>) -> Namespace {
+        Namespace {
+            owner,
+            dict: Mutex::new(None),
+        }
     }
-    let dict = new_namespace(py)?;
-    *slot = Some(PyPtr::new(dict.as_any()));
+
+    fn dict<'py>(&self, py: Python<'py>) -> JobResult<Bound<'py, PyDict>> {
+        if self.owner.interpreter.load(Ordering::Acquire) != current_interpreter() {
+            return Err(Failure::Invalid(
+                "this namespace belongs to another interpreter".into(),
+            ));
+        }
+        let mut slot = self.dict.lock();
+        if let Some(ptr) = slot.as_ref() {
+            return ptr
+                .bind(py)
+                .cast_into::<PyDict>()
+                .map_err(|_| Failure::Invalid("namespace is not a dict".into()));
+        }
+        let dict = new_namespace(py)?;
+        *slot = Some(PyPtr::new(dict.as_any()));
+        Ok(dict)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        if let Some(ptr) = self.dict.get_mut().take() {
+            self.owner.release(ptr);
+        }
+    }
+}
+
+fn new_namespace(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("__builtins__", py.import("builtins")?)?;
+    dict.set_item("__name__", "__main__")?;
     Ok(dict)
+}
+
+/// A context: its runner, its own globals, and whether it is closed.
+pub struct Context {
+    pub id: u64,
+    pub runner: Arc<Runner>,
+    pub closed: AtomicBool,
+    /// Worker mode: the runner is this context's alone.
+    owns_runner: bool,
+    globals: Namespace,
+}
+
+impl Context {
+    pub fn new(runner: Arc<Runner>, owns_runner: bool) -> Arc<Context> {
+        Arc::new(Context {
+            id: next_id(),
+            globals: Namespace::new(runner.clone()),
+            runner,
+            closed: AtomicBool::new(false),
+            owns_runner,
+        })
+    }
+
+    /// Stops accepting jobs and interrupts the running one. Idempotent.
+    pub fn close(self: &Arc<Self>) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.owns_runner {
+            self.runner.close();
+        } else if self.runner.current_context.load(Ordering::Acquire) == self.id {
+            self.runner
+                .interrupt(self.runner.current_job.load(Ordering::Acquire));
+        }
+    }
+
+    pub fn submit(&self, job: Job) -> Result<(), ()> {
+        if self.closed.load(Ordering::Acquire) || self.runner.closed.load(Ordering::Acquire) {
+            return Err(());
+        }
+        self.runner.tx.send(Msg::Job(Box::new(job))).map_err(|_| ())
+    }
+
+    /// Waits until the context can no longer run anything: its thread has
+    /// ended (worker mode) or it runs none of its jobs (shared runner).
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        if self.owns_runner {
+            return self.runner.wait_exited(timeout);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        while self.runner.current_context.load(Ordering::Acquire) == self.id {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+}
+
+/// The native context as Elixir holds it. It watches its owner (the
+/// `Py.Context` process): when the owner dies, the context closes.
+pub struct ContextRes(pub Arc<Context>);
+
+#[rustler::resource_impl]
+impl Resource for ContextRes {
+    fn down<'a>(&'a self, _env: rustler::Env<'a>, _pid: LocalPid, _mon: rustler::Monitor) {
+        self.0.close();
+    }
+}
+
+impl Drop for ContextRes {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// A process's private namespace on a context's runner.
+pub struct NamespaceRes(pub Namespace);
+
+#[rustler::resource_impl]
+impl Resource for NamespaceRes {}
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const CANCELLED: u8 = 3;
+
+/// Lets the caller cancel a job after a timeout and learn whether its reply
+/// was already sent.
+pub struct JobState {
+    status: AtomicU8,
+    pub id: u64,
+    pub ctx: Arc<Context>,
+}
+
+pub struct JobRes(pub Arc<JobState>);
+
+#[rustler::resource_impl]
+impl Resource for JobRes {}
+
+pub enum Cancel {
+    /// The job had not started and never will: safe to retry elsewhere.
+    Dequeued,
+    /// The job was running and is being interrupted; no reply will come.
+    Cancelled,
+    /// The reply is (or is about to be) in the caller's mailbox.
+    AlreadySent,
+}
+
+impl JobState {
+    pub fn new(ctx: Arc<Context>) -> Arc<JobState> {
+        Arc::new(JobState {
+            status: AtomicU8::new(QUEUED),
+            id: next_id(),
+            ctx,
+        })
+    }
+
+    fn transition(&self, from: u8, to: u8) -> bool {
+        self.status
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub fn cancel(&self) -> Cancel {
+        if self.transition(QUEUED, CANCELLED) {
+            return Cancel::Dequeued;
+        }
+        if self.transition(RUNNING, CANCELLED) {
+            self.ctx.runner.interrupt(self.id);
+            return Cancel::Cancelled;
+        }
+        match self.status.load(Ordering::Acquire) {
+            DONE => Cancel::AlreadySent,
+            _ => Cancel::Cancelled,
+        }
+    }
+}
+
+pub struct Job {
+    pub state: Arc<JobState>,
+    pub env: OwnedEnv,
+    pub caller: LocalPid,
+    pub group_leader: LocalPid,
+    pub reply_ref: SavedTerm,
+    pub request: SavedTerm,
+    pub namespace: Option<ResourceArc<NamespaceRes>>,
 }

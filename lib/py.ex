@@ -143,18 +143,20 @@ defmodule Py do
   def repr(object, opts \\ []), do: run({:repr, object}, opts)
 
   @doc """
-  What is running: Python version, executable, libpython, mode and pool size.
+  What is running: Python version, executable, libpython, mode (`:worker`,
+  `:parallel` or `:free_threaded`), sub-interpreter slots, pool size.
 
       Py.info()
       #=> %{python_version: "3.11.7", executable: "/usr/bin/python3",
       #     libpython: "/usr/lib/.../libpython3.11.so.1.0", mode: :worker,
-      #     pool_size: 2, live_objects: 0}
+      #     slots: 0, pool_size: 2, live_objects: 0}
   """
   @spec info() :: map
   def info do
     (Py.Runtime.info() || %{})
     |> Map.merge(%{
-      mode: :worker,
+      mode: Py.Native.mode(),
+      slots: Py.Native.slot_count(),
       pool_size: Pool.size(),
       live_objects: Py.Object.live_count()
     })
@@ -246,7 +248,8 @@ defmodule Py do
       {:ok, {handle, namespace, kind}} ->
         case Context.run(handle, namespace, request, timeout) do
           {:error, :not_queued} when kind == :pool and retry? ->
-            # The bound pool context had stopped; the request never ran.
+            # The bound pool context had stopped (or its slot was re-made);
+            # the request never ran: rebind (Pool.pick renews it) and retry.
             Process.delete(@binding)
             run_bound(request, timeout, false)
 

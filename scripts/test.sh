@@ -2,6 +2,8 @@
 # The test suite, once per Python lane, each lane with its own build path:
 #   py311: the project venv (.venv, from python3)
 #   py313: the pyenv 3.13 venv (.venv-py313); skipped loudly when absent
+#   py313-parallel: the same Python with the parallel pool built in
+#     (PY_PARALLEL=1), plus the VM exit check (test/exit_check.sh)
 # Extra arguments go to `mix test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ lane() {
   local name=$1 python=$2
   shift 2
   echo
-  echo "==> lane $name: $("$python" --version 2>&1) ($python)"
+  echo "==> lane $name: $("$python" --version 2>&1) ($python)${PY_PARALLEL:+, parallel pool}"
   if ! PY_PYTHON="$python" MIX_BUILD_PATH="$PWD/_build/test-$name" mix test "$@"; then
     failed+=("$name")
   fi
@@ -24,9 +26,18 @@ lane py311 "$PWD/.venv/bin/python" "$@"
 
 if [ -x .venv-py313/bin/python ]; then
   lane py313 "$PWD/.venv-py313/bin/python" "$@"
+  PY_PARALLEL=1 lane py313-parallel "$PWD/.venv-py313/bin/python" "$@"
+  if [ $# -eq 0 ]; then
+    echo
+    echo "==> VM exit check: 50 runs that stop the VM with CPU-bound pool calls in flight"
+    if ! PY_PARALLEL=1 PY_PYTHON="$PWD/.venv-py313/bin/python" \
+      MIX_BUILD_PATH="$PWD/_build/test-py313-parallel" bash test/exit_check.sh 50; then
+      failed+=("exit-check")
+    fi
+  fi
 else
   echo
-  echo "*** SKIPPED LANE py313: no Python 3.13 with a shared libpython under ~/.pyenv/versions ***"
+  echo "*** SKIPPED LANES py313, py313-parallel and the VM exit check: no Python 3.13 with a shared libpython under ~/.pyenv/versions ***"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -27,18 +27,21 @@ defmodule Py.ObjectTest do
     assert Py.call_method(list, :__len__, []) == {:ok, 2}
   end
 
-  test "a handle made on one context works on another" do
-    {:ok, a} = Py.Context.start_link()
-    {:ok, b} = Py.Context.start_link()
+  test "a handle made on one context works on another of the same interpreter" do
+    {:ok, a} = Py.Context.start_link(interpreter: :main)
+    {:ok, b} = Py.Context.start_link(interpreter: :main)
     {:ok, obj} = Py.Context.eval(a, "{'from': 'a'}", %{}, return: :object)
     assert Py.Context.eval(b, "o['from']", %{o: obj}) == {:ok, "a"}
   end
 
   test "a handle outlives the context that made it" do
-    {:ok, ctx} = Py.Context.start()
+    {:ok, ctx} = Py.Context.start(interpreter: :main)
+    {:ok, other} = Py.Context.start_link(interpreter: :main)
     {:ok, obj} = Py.Context.eval(ctx, "[1, 2, 3]", %{}, return: :object)
     :ok = Py.Context.stop(ctx)
-    assert Py.call(:builtins, :sum, [obj]) == {:ok, 6}
+    assert Py.call(:builtins, :sum, [obj], context: other) == {:ok, 6}
+    # Its own thread is gone, so inspect falls back to the type name.
+    assert inspect(obj) == "#Py.Object<list>"
   end
 
   test "100,000 dropped handles are released and the object count falls back" do

@@ -1,20 +1,30 @@
-# numpy lives in the project-local venv that `make test` creates. Without it
-# the numpy tests are excluded, loudly.
+info = Py.info()
+
+# Tests of the parallel pool run only in a parallel build (the `make test`
+# lane with PY_PARALLEL=1); a lane that asked for it and did not get it fails.
+parallel? = info.mode == :parallel
+
+if System.get_env("PY_PARALLEL") == "1" and not parallel? do
+  raise "PY_PARALLEL=1 but the NIF was not built with the parallel pool"
+end
+
+# numpy lives in the project-local venvs that `make test` creates. Without
+# it the numpy tests are excluded, loudly.
 numpy? =
-  match?({:ok, true}, Py.eval("__import__('importlib.util').util.find_spec('numpy') is not None"))
+  match?(
+    {:ok, true},
+    Py.eval("__import__('importlib.util').util.find_spec('numpy') is not None")
+  )
 
-exclude =
-  if numpy? do
-    []
-  else
-    IO.puts(
-      :stderr,
-      "\n*** numpy is not importable from #{Py.info().executable}: numpy tests EXCLUDED " <>
-        "(run `make test` to use the project venv) ***\n"
-    )
+unless numpy? do
+  IO.puts(
+    :stderr,
+    "\n*** numpy is not importable from #{info.executable}: numpy tests EXCLUDED " <>
+      "(run `make test` to use the project venv) ***\n"
+  )
+end
 
-    [:numpy]
-  end
+exclude = if(parallel?, do: [], else: [:parallel]) ++ if(numpy?, do: [], else: [:numpy])
 
-IO.puts("py test run: Python #{Py.info().python_version} at #{Py.info().executable}")
+IO.puts("py test run: Python #{info.python_version} at #{info.executable}, mode #{info.mode}")
 ExUnit.start(exclude: exclude)

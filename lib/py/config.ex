@@ -11,6 +11,20 @@ defmodule Py.Config do
 
   def default_timeout, do: :persistent_term.get(@timeout_key, 30_000)
 
+  def parallel_slots do
+    case Application.get_env(:py, :parallel_slots) do
+      nil ->
+        System.schedulers_online()
+
+      n when is_integer(n) and n > 0 ->
+        n
+
+      other ->
+        raise ArgumentError,
+              "config :py, parallel_slots: must be a positive integer, got: #{inspect(other)}"
+    end
+  end
+
   def pool_size do
     case Application.get_env(:py, :pool_size) do
       nil ->

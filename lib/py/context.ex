@@ -39,6 +39,11 @@ defmodule Py.Context do
 
   Options:
     * `:name` - register the context under this name
+    * `:interpreter` - `:auto` (default) or `:main`. In parallel builds a
+      context goes to the next sub-interpreter slot; `:main` gives it a
+      thread of its own in the main interpreter instead, for modules that
+      refuse sub-interpreters (numpy). Worker builds always use the main
+      interpreter.
   """
   @spec start_link(keyword) :: GenServer.on_start()
   def start_link(opts \\ []) do
@@ -218,25 +223,62 @@ defmodule Py.Context do
   @impl true
   def init(opts) do
     Process.flag(:trap_exit, true)
+    state = %{ref: nil, interpreter: interpreter(opts), pool: Keyword.get(opts, :pool)}
 
-    case Py.Native.context_new() do
+    case open_native(state) do
+      {:ok, state} -> {:ok, state}
+      {:error, error} -> {:stop, error}
+    end
+  end
+
+  defp open_native(state) do
+    case Py.Native.context_new(state.interpreter) do
       {:ok, ref} ->
         Py.Context.Registry.register(self(), ref)
 
-        case Keyword.get(opts, :pool) do
+        case state.pool do
           {pool, index} -> Py.Pool.register(pool, index, {self(), ref})
           nil -> :ok
         end
 
-        {:ok, %{ref: ref}}
+        {:ok, %{state | ref: ref}}
 
       {:error, message} ->
-        {:stop, %Py.Error{kind: :runtime, message: message}}
+        {:error, %Py.Error{kind: :runtime, message: message}}
+    end
+  end
+
+  @doc false
+  # The context's handle, with a fresh native context if its old one was
+  # closed under it (its sub-interpreter slot was re-made).
+  def renew(pid), do: GenServer.call(pid, :renew)
+
+  @impl true
+  def handle_call(:renew, _from, %{ref: ref} = state) do
+    if Py.Native.context_open(ref) do
+      {:reply, {:ok, {self(), ref}}, state}
+    else
+      case open_native(state) do
+        {:ok, state} -> {:reply, {:ok, {self(), state.ref}}, state}
+        {:error, error} -> {:stop, error, {:error, error}, state}
+      end
+    end
+  end
+
+  defp interpreter(opts) do
+    case Keyword.get(opts, :interpreter, :auto) do
+      kind when kind in [:auto, :main] ->
+        kind
+
+      other ->
+        raise ArgumentError,
+              "the :interpreter option must be :auto or :main, got: #{inspect(other)}"
     end
   end
 
   @impl true
   def handle_info({:EXIT, _pid, reason}, state), do: {:stop, reason, state}
+
   def handle_info(_msg, state), do: {:noreply, state}
 
   @impl true

@@ -40,14 +40,39 @@ defmodule Py.Object do
   @spec await_live_count(non_neg_integer, non_neg_integer) :: boolean
   def await_live_count(limit, timeout \\ 5_000), do: Py.Native.await_live_objects(limit, timeout)
 
+  @doc false
+  def owner_repr(%Py.Object{ref: ref} = object, timeout \\ 5_000) do
+    tag = make_ref()
+
+    case Py.Native.submit_to_owner(ref, tag, Process.group_leader(), {:repr, object}) do
+      {:ok, job} ->
+        receive do
+          {^tag, {:ok, repr}, _io} -> {:ok, repr}
+          {^tag, {:error, reason}, _io} -> {:error, Py.Error.from_native(reason)}
+        after
+          timeout ->
+            Py.Native.cancel(job)
+
+            receive do
+              {^tag, _, _} -> :ok
+            after
+              0 -> :ok
+            end
+
+            {:error, Py.Error.timeout(timeout)}
+        end
+
+      {:error, :closed} ->
+        {:error, Py.Error.closed()}
+    end
+  end
+
   defimpl Inspect do
-    # Runs repr on a pool context without binding the inspecting process.
+    # Runs repr on the thread that owns the object (its interpreter),
+    # without binding the inspecting process.
     def inspect(%Py.Object{type: type} = object, _opts) do
-      with {:ok, handle} <- Py.Pool.pick(),
-           {:ok, repr} when is_binary(repr) <-
-             Py.Context.run(handle, nil, {:repr, object}, 5_000) do
-        "#Py.Object<" <> repr <> ">"
-      else
+      case Py.Object.owner_repr(object) do
+        {:ok, repr} -> "#Py.Object<" <> repr <> ">"
         _ -> "#Py.Object<" <> to_string(type) <> ">"
       end
     end

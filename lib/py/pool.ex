@@ -3,10 +3,10 @@ defmodule Py.Pool do
   # The default pool: a supervisor of N contexts whose native handles sit in
   # a tuple in :persistent_term, so picking one costs no message.
   #
-  # A process is bound to one context on its first call (see `Py`); the
-  # pick keeps scheduler affinity: contexts are dealt to schedulers, and a
-  # process takes one of its scheduler's contexts (round robin among them
-  # when there are more contexts than schedulers).
+  # A process is bound to one context on its first call (see `Py`), round
+  # robin over the pool by an :atomics counter. (Scheduler affinity was the
+  # first design, but processes spawned by one parent start on the parent's
+  # scheduler, so it piled them onto one context and serialised them.)
   use Supervisor
 
   def start_link(opts) do
@@ -29,10 +29,13 @@ defmodule Py.Pool do
   end
 
   @doc false
-  # Called by a pool context from its init; the supervisor starts and
-  # restarts children one at a time, so updates do not race.
+  # Called by a pool context when it (re)opens its native context. The
+  # read-modify-write of the tuple is serialised through the registry
+  # process, since contexts may renew concurrently.
   def register(name, index, handle) do
-    :persistent_term.put(key(name), put_elem(:persistent_term.get(key(name)), index, handle))
+    Py.Context.Registry.serialized(fn ->
+      :persistent_term.put(key(name), put_elem(:persistent_term.get(key(name)), index, handle))
+    end)
   end
 
   @doc false
@@ -54,10 +57,8 @@ defmodule Py.Pool do
 
       contexts ->
         size = tuple_size(contexts)
-        schedulers = :erlang.system_info(:schedulers_online)
-        scheduler = rem(:erlang.system_info(:scheduler_id) - 1, schedulers)
-        index = affinity_index(name, scheduler, schedulers, size)
-
+        turn = :atomics.add_get(:persistent_term.get(counter_key(name)), 1, 1)
+        index = rem(turn, size)
         first_alive(contexts, index, size)
     end
   end
@@ -68,24 +69,33 @@ defmodule Py.Pool do
 
   defp first_alive(contexts, index, left) do
     case elem(contexts, index) do
-      {pid, _ref} = handle when is_pid(pid) ->
-        if Process.alive?(pid),
-          do: {:ok, handle},
-          else: first_alive(contexts, rem(index + 1, tuple_size(contexts)), left - 1)
+      {pid, ref} when is_pid(pid) ->
+        case usable(pid, ref) do
+          {:ok, handle} -> {:ok, handle}
+          :error -> first_alive(contexts, rem(index + 1, tuple_size(contexts)), left - 1)
+        end
 
       nil ->
         first_alive(contexts, rem(index + 1, tuple_size(contexts)), left - 1)
     end
   end
 
-  defp affinity_index(_name, scheduler, schedulers, size) when size <= schedulers,
-    do: rem(scheduler, size)
+  defp usable(pid, ref) do
+    cond do
+      not Process.alive?(pid) -> :error
+      Py.Native.context_open(ref) -> {:ok, {pid, ref}}
+      # Its native context was closed under it (a re-made slot): renew it.
+      true -> renew(pid)
+    end
+  end
 
-  defp affinity_index(name, scheduler, schedulers, size) do
-    # Contexts scheduler, scheduler + schedulers, ... belong to this scheduler.
-    own = div(size - 1 - scheduler, schedulers) + 1
-    turn = :atomics.add_get(:persistent_term.get(counter_key(name)), 1, 1)
-    scheduler + schedulers * rem(turn, own)
+  defp renew(pid) do
+    case Py.Context.renew(pid) do
+      {:ok, handle} -> {:ok, handle}
+      {:error, _} -> :error
+    end
+  catch
+    :exit, _ -> :error
   end
 
   defp key(name), do: {__MODULE__, name}

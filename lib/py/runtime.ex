@@ -9,7 +9,8 @@ defmodule Py.Runtime do
   def start do
     with :ok <- check_loaded(),
          {:ok, build} <- build_info(),
-         {:ok, {version, libpython}} <- Py.Native.runtime_start(build.python) do
+         {:ok, {version, libpython}} <-
+           Py.Native.runtime_start(build.python, Py.Config.parallel_slots()) do
       info = %{
         python_version: version,
         executable: build.python,

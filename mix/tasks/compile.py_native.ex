@@ -13,6 +13,9 @@ defmodule Mix.Tasks.Compile.PyNative do
   importable); its path is kept as given, not resolved through symlinks.
   The Python must be 3.10 or newer and built with a shared libpython.
 
+  The parallel pool (OWN_GIL sub-interpreters, Python 3.13+) is built in
+  with `PY_PARALLEL=1` or `config :py, parallel: true`.
+
   The build is skipped when nothing it depends on changed: the crate's
   sources, `Cargo.toml`, `Cargo.lock`, `build.rs`, the Python (path,
   version, libpython) and the cargo features (`PY_NATIVE_FEATURES`, comma
@@ -45,7 +48,7 @@ defmodule Mix.Tasks.Compile.PyNative do
   def run(_args) do
     python = find_python!()
     info = query_python!(python)
-    features = features()
+    features = features(info)
     dest = Path.join(Mix.Project.app_path(), "priv/native")
     so = Path.join(dest, "libpy_nif.so")
     stamp = Path.join(dest, "py_nif.stamp")
@@ -156,13 +159,30 @@ defmodule Mix.Tasks.Compile.PyNative do
     }
   end
 
-  defp features do
-    case System.get_env("PY_NATIVE_FEATURES") do
-      nil -> Application.get_env(:py, :native_features, [])
-      text -> String.split(text, ",", trim: true)
+  defp features(info) do
+    requested =
+      case System.get_env("PY_NATIVE_FEATURES") do
+        nil -> Application.get_env(:py, :native_features, [])
+        text -> String.split(text, ",", trim: true)
+      end
+      |> Enum.map(&to_string/1)
+
+    parallel? =
+      System.get_env("PY_PARALLEL") in ["1", "true"] or
+        Application.get_env(:py, :parallel, false) == true or "parallel" in requested
+
+    if parallel? and info.version_tuple < {3, 13, 0} do
+      Mix.raise("""
+      py's parallel pool (PY_PARALLEL=1 or `config :py, parallel: true`) needs Python 3.13 \
+      or newer, and #{info.python} is Python #{info.version}. On 3.12, importing \
+      single-phase extension modules such as _decimal or _datetime in two OWN_GIL \
+      sub-interpreters aborts the whole process (CPython issue 117953, fixed in 3.13). \
+      Select a Python 3.13+ with `config :py, python:` or PY_PYTHON, or build without \
+      the parallel pool.
+      """)
     end
-    |> Enum.map(&to_string/1)
-    |> Enum.sort()
+
+    Enum.sort(Enum.uniq(requested ++ if(parallel?, do: ["parallel"], else: [])))
   end
 
   # ---------------------------------------------------------------- build

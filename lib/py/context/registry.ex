@@ -14,6 +14,9 @@ defmodule Py.Context.Registry do
     GenServer.cast(__MODULE__, {:watch, pid})
   end
 
+  @doc "Runs `fun` in the registry process, one at a time."
+  def serialized(fun), do: GenServer.call(__MODULE__, {:run, fun})
+
   def lookup(pid) do
     case :ets.lookup(@table, pid) do
       [{_, ref}] -> {:ok, ref}
@@ -26,6 +29,9 @@ defmodule Py.Context.Registry do
     :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
     {:ok, nil}
   end
+
+  @impl true
+  def handle_call({:run, fun}, _from, state), do: {:reply, fun.(), state}
 
   @impl true
   def handle_cast({:watch, pid}, state) do

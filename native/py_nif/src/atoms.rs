@@ -34,5 +34,9 @@ rustler::atoms! {
     r#ref = "ref",
     r#type = "type",
     kwargs,
+    main,
+    parallel,
+    free_threaded,
+    worker,
     py_object_ret = "object",
 }

@@ -20,7 +20,6 @@ use crate::atoms;
 use crate::error::{Failure, JobResult};
 use crate::object::{self, ObjectRes};
 use crate::worker::Runner;
-use num_bigint::BigInt;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -76,14 +75,19 @@ pub fn to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
         TermType::Integer => match term.decode::<i64>() {
             Ok(i) => Ok(i.into_pyobject(py)?.into_any()),
             Err(_) => {
-                // rustler and pyo3 use different num-bigint versions:
-                // cross through the two's-complement bytes.
+                // Through two's-complement bytes and int.from_bytes: no
+                // process-global pyo3 state, so this works in any interpreter.
                 let bytes = term
                     .decode::<rustler::BigInt>()
                     .map_err(|_| Failure::conversion("cannot decode integer"))?
                     .to_signed_bytes_le();
-                let big = BigInt::from_signed_bytes_le(&bytes);
-                Ok(big.into_pyobject(py)?.into_any())
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("signed", true)?;
+                Ok(py.get_type::<PyInt>().call_method(
+                    "from_bytes",
+                    (PyBytes::new(py, &bytes), "little"),
+                    Some(&kwargs),
+                )?)
             }
         },
         TermType::Float => {
@@ -319,10 +323,14 @@ fn int_to_term<'a>(env: Env<'a>, i: &Bound<'_, PyInt>) -> JobResult<Term<'a>> {
     if overflow == 0 && !(value == -1 && PyErr::occurred(i.py())) {
         return Ok(value.encode(env));
     }
-    let _ = PyErr::take(i.py());
-    let big: BigInt = i.extract()?;
-    let big = rustler::BigInt::from_signed_bytes_le(&big.to_signed_bytes_le());
-    Ok(big.encode(env))
+    let py = i.py();
+    let _ = PyErr::take(py);
+    let bits: usize = i.call_method0("bit_length")?.extract()?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("signed", true)?;
+    let bytes = i.call_method("to_bytes", (bits / 8 + 1, "little"), Some(&kwargs))?;
+    let bytes = bytes.cast::<PyBytes>().map_err(PyErr::from)?;
+    Ok(rustler::BigInt::from_signed_bytes_le(bytes.as_bytes()).encode(env))
 }
 
 fn dict_to_term<'a>(
@@ -401,7 +409,11 @@ fn pid_to_term<'a>(
     obj: &Bound<'_, PyAny>,
 ) -> JobResult<Option<Term<'a>>> {
     let ty = obj.get_type();
-    if !matches!(ty.name().map(|n| n.to_string()).as_deref(), Ok("Pid")) {
+    let is_pid_name = ty
+        .getattr("__name__")
+        .and_then(|n| n.extract::<String>())
+        .is_ok_and(|n| n == "Pid");
+    if !is_pid_name {
         return Ok(None);
     }
     let class = py.import("erlang")?.getattr("Pid")?;

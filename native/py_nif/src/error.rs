@@ -82,7 +82,32 @@ pub fn python_parts(py: Python<'_>, err: &PyErr) -> (String, String, Option<Stri
     let traceback = err
         .traceback(py)
         .and_then(|tb: Bound<'_, PyTraceback>| format_exception(py, err, &tb).ok());
+    let message = match refused_subinterpreter(&message, traceback.as_deref()) {
+        Some(module) => format!(
+            "the module {module} does not support sub-interpreters, and this context runs in \
+             one (the parallel pool). Run it on a context in the main interpreter: \
+             {{:ok, ctx}} = Py.Context.start_link(interpreter: :main), then pass \
+             context: ctx. (Python: {})",
+            message.trim()
+        ),
+        None => message,
+    };
     (kind, message, traceback)
+}
+
+/// The top-level module named by CPython's "module X does not support
+/// loading in subinterpreters", if the error (or its cause) says so.
+fn refused_subinterpreter(message: &str, traceback: Option<&str>) -> Option<String> {
+    const MARK: &str = " does not support loading in subinterpreters";
+    [Some(message), traceback]
+        .into_iter()
+        .flatten()
+        .find_map(|text| {
+            let end = text.find(MARK)?;
+            let start = text[..end].rfind("module ")? + "module ".len();
+            let full = &text[start..end];
+            Some(full.split('.').next().unwrap_or(full).to_string())
+        })
 }
 
 fn format_exception(py: Python<'_>, err: &PyErr, tb: &Bound<'_, PyTraceback>) -> PyResult<String> {

@@ -8,6 +8,8 @@ mod object;
 mod pyptr;
 mod request;
 mod runtime;
+#[cfg(all(feature = "parallel", Py_3_12))]
+mod slot;
 mod worker;
 
 use rustler::{Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
@@ -17,9 +19,70 @@ use worker::{Cancel, Context, ContextRes, Job, JobRes, JobState, Namespace, Name
 /// Starts the interpreter for `executable` (once per VM). Returns the
 /// Python version and the libpython path that was made globally visible.
 #[rustler::nif(schedule = "DirtyIo")]
-fn runtime_start(executable: String) -> Result<(String, String), String> {
+fn runtime_start(executable: String, slots: usize) -> Result<(String, String), String> {
     let rt = runtime::start(&executable)?;
+    #[cfg(all(feature = "parallel", Py_3_12))]
+    slot::start(slots.max(1))?;
+    #[cfg(not(all(feature = "parallel", Py_3_12)))]
+    let _ = slots;
     Ok((rt.version.clone(), rt.libpython.clone()))
+}
+
+/// `:parallel` (sub-interpreter slots), `:free_threaded` (no GIL) or
+/// `:worker`.
+#[rustler::nif]
+fn mode() -> rustler::Atom {
+    if cfg!(all(feature = "parallel", Py_3_12)) {
+        atoms::parallel()
+    } else if cfg!(Py_GIL_DISABLED) {
+        atoms::free_threaded()
+    } else {
+        atoms::worker()
+    }
+}
+
+/// Number of sub-interpreter slots (0 outside the parallel pool).
+#[rustler::nif]
+fn slot_count() -> usize {
+    #[cfg(all(feature = "parallel", Py_3_12))]
+    return slot::count();
+    #[cfg(not(all(feature = "parallel", Py_3_12)))]
+    0
+}
+
+/// Ends a slot's interpreter and starts a fresh one (for tests and
+/// recovery). Contexts on the old slot are closed.
+#[rustler::nif(schedule = "DirtyIo")]
+fn slot_recreate(env: Env, index: usize) -> Term {
+    #[cfg(all(feature = "parallel", Py_3_12))]
+    let result = slot::recreate(index);
+    #[cfg(not(all(feature = "parallel", Py_3_12)))]
+    let result: Result<(), String> = Err(format!(
+        "there is no slot {index}: this build has no parallel pool"
+    ));
+    match result {
+        Ok(()) => atoms::ok().encode(env),
+        Err(message) => (atoms::error(), message).encode(env),
+    }
+}
+
+/// Whether the context still accepts jobs (its runner is alive and it was
+/// not closed).
+#[rustler::nif]
+fn context_open(ctx: ResourceArc<ContextRes>) -> bool {
+    ctx.0.is_open()
+}
+
+fn new_context(main: bool) -> Result<std::sync::Arc<Context>, String> {
+    #[cfg(all(feature = "parallel", Py_3_12))]
+    if !main {
+        if let Some(runner) = slot::next() {
+            return Ok(Context::new(runner, false));
+        }
+    }
+    let _ = main;
+    let runner = worker::spawn_main_runner(format!("py-ctx-{}", next_context_number()))?;
+    Ok(Context::new(runner, true))
 }
 
 fn next_context_number() -> u64 {
@@ -27,14 +90,16 @@ fn next_context_number() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// A new context owned (and monitored) by the calling process.
+/// A new context owned (and monitored) by the calling process. `:main`
+/// gives it a thread of its own in the main interpreter; `:auto` puts it on
+/// the next sub-interpreter slot in parallel builds (else as `:main`).
 #[rustler::nif]
-fn context_new(env: Env) -> Term {
+fn context_new(env: Env, interpreter: rustler::Atom) -> Term {
     if runtime::get().is_none() {
         return (atoms::error(), "the Python runtime is not started").encode(env);
     }
-    let context = match worker::spawn_main_runner(format!("py-ctx-{}", next_context_number())) {
-        Ok(runner) => Context::new(runner, true),
+    let context = match new_context(interpreter == atoms::main()) {
+        Ok(context) => context,
         Err(message) => return (atoms::error(), message).encode(env),
     };
     let ctx = ResourceArc::new(ContextRes(context));
@@ -85,6 +150,35 @@ fn submit<'a>(
         namespace,
     };
     match ctx.0.submit(job) {
+        Ok(()) => Ok((atoms::ok(), ResourceArc::new(JobRes(state))).encode(env)),
+        Err(()) => Ok((atoms::error(), atoms::closed()).encode(env)),
+    }
+}
+
+/// Queues `request` on the thread that owns `object` (its interpreter),
+/// outside any context's namespace: for `repr` and the like on a handle from
+/// anywhere. Replies like `submit`.
+#[rustler::nif]
+fn submit_to_owner<'a>(
+    env: Env<'a>,
+    object: ResourceArc<object::ObjectRes>,
+    reply_ref: Term<'a>,
+    group_leader: LocalPid,
+    request: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let context = Context::new(object.owner.clone(), false);
+    let state = JobState::new(context.clone());
+    let owned = OwnedEnv::new();
+    let job = Job {
+        state: state.clone(),
+        reply_ref: owned.save(reply_ref),
+        request: owned.save(request),
+        env: owned,
+        caller: env.pid(),
+        group_leader,
+        namespace: None,
+    };
+    match context.submit(job) {
         Ok(()) => Ok((atoms::ok(), ResourceArc::new(JobRes(state))).encode(env)),
         Err(()) => Ok((atoms::error(), atoms::closed()).encode(env)),
     }

@@ -21,7 +21,7 @@ static RELEASED_CV: Condvar = Condvar::new();
 
 pub struct ObjectRes {
     ptr: Option<PyPtr>,
-    owner: Arc<Runner>,
+    pub owner: Arc<Runner>,
 }
 
 #[rustler::resource_impl]
@@ -89,14 +89,13 @@ pub fn wrap<'a>(env: Env<'a>, obj: &Bound<'_, PyAny>, owner: &Arc<Runner>) -> Te
     Term::map_from_term_arrays(env, &keys, &values).unwrap_or_else(|_| resource.encode(env))
 }
 
-/// `module.QualName`, or just `QualName` for builtins.
+/// `module.QualName`, or just `QualName` for builtins. (Plain getattr:
+/// pyo3's interned names are process-global, wrong for sub-interpreters.)
 pub fn qualified_name(ty: &Bound<'_, PyType>) -> String {
-    let name = ty
-        .qualname()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "object".into());
-    match ty.module().map(|m| m.to_string()) {
-        Ok(module) if module != "builtins" => format!("{module}.{name}"),
+    let text = |attr: &str| ty.getattr(attr).and_then(|v| v.extract::<String>()).ok();
+    let name = text("__qualname__").unwrap_or_else(|| "object".into());
+    match text("__module__") {
+        Some(module) if module != "builtins" => format!("{module}.{name}"),
         _ => name,
     }
 }

@@ -13,7 +13,7 @@ use crate::atoms;
 use crate::convert::{to_py, to_term};
 use crate::error::{Failure, JobResult};
 use crate::object;
-use crate::worker::Runner;
+use crate::worker::{Namespace, Runner};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -85,7 +85,7 @@ pub fn execute<'a, 'py>(
     py: Python<'py>,
     env: Env<'a>,
     ctx: &Arc<Runner>,
-    namespace: &Bound<'py, PyDict>,
+    namespace: &Namespace,
     cache: &mut CodeCache<'py>,
     request: Term<'a>,
 ) -> JobResult<Term<'a>> {
@@ -108,13 +108,13 @@ pub fn execute<'a, 'py>(
         }
         [_, code, bindings, ret] if tag == atoms::eval() => {
             let code = cache.compile(py, *code, ffi::Py_eval_input)?;
-            let globals = with_bindings(py, namespace, *bindings)?;
+            let globals = with_bindings(py, &namespace.dict(py)?, *bindings)?;
             let result = run_code(py, &code, &globals)?;
             respond(py, env, ctx, &result, *ret)
         }
         [_, code] if tag == atoms::exec() => {
             let code = cache.compile(py, *code, ffi::Py_file_input)?;
-            run_code(py, &code, namespace)?;
+            run_code(py, &code, &namespace.dict(py)?)?;
             Ok(atoms::nil().encode(env))
         }
         [_, target, name, ret] if tag == atoms::getattr() => {

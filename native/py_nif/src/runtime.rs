@@ -91,6 +91,9 @@ fn runtime_thread(
         let interrupted = erlang
             .getattr("Interrupted")
             .map_err(|e| crate::error::describe(py, &e))?;
+        // Made here, in the main interpreter, before any sub-interpreter can
+        // make pyo3 create it (pyo3 checks every fetched error against it).
+        let _ = py.get_type::<pyo3::panic::PanicException>();
         let version = Python::version_str()
             .split_whitespace()
             .next()
@@ -120,21 +123,28 @@ fn runtime_thread(
 /// undelivered interrupt when a job ends, also under the GIL, so an
 /// interrupt can never hit a later job.
 fn interrupt(py: Python<'_>, runner: &Runner, job: u64) {
-    let sub = runner
-        .interrupt
-        .lock()
-        .as_ref()
-        .map(|s| (s.tstate, s.class.as_ptr() as usize));
-    match sub {
+    let mut sub = runner.interrupt.lock();
+    match sub.as_mut() {
         None => {
+            drop(sub);
             let Some(rt) = RUNTIME.get() else { return };
-            raise_in(runner, job, rt.interrupted.as_ptr());
+            if runner.interpreter.load(Ordering::Acquire) == 0 {
+                raise_in(runner, job, rt.interrupted.as_ptr());
+            }
         }
-        Some((tstate, class)) => {
-            // A sub-interpreter: attach to it with the thread state kept for
-            // this purpose (this waits for its GIL), raise, detach.
+        Some(sub) => {
+            // A sub-interpreter: attach to it with this thread's own thread
+            // state there (made once), which waits for its GIL; raise;
+            // detach. The lock keeps the slot from ending meanwhile.
+            let interpreter = sub.interpreter;
+            let class = sub.class.as_ptr() as usize;
+            let tstate = &mut sub.tstate;
             py.detach(|| unsafe {
-                ffi::PyEval_RestoreThread(tstate as *mut ffi::PyThreadState);
+                if *tstate == 0 {
+                    *tstate = ffi::PyThreadState_New(interpreter as *mut ffi::PyInterpreterState)
+                        as usize;
+                }
+                ffi::PyEval_RestoreThread(*tstate as *mut ffi::PyThreadState);
                 raise_in(runner, job, class as *mut ffi::PyObject);
                 ffi::PyEval_SaveThread();
             });

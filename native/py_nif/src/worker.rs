@@ -74,6 +74,10 @@ pub struct Runner {
 }
 
 pub struct SubInterrupt {
+    /// The `PyInterpreterState*`.
+    pub interpreter: usize,
+    /// The runtime thread's thread state in that interpreter (0 until the
+    /// first interrupt makes it).
     pub tstate: usize,
     pub class: PyPtr,
 }
@@ -223,9 +227,7 @@ impl Runner {
                     Some(ns) => &ns.0,
                     None => &ctx.globals,
                 };
-                let result = namespace
-                    .dict(py)
-                    .and_then(|ns| request::execute(py, env, &ctx.runner, &ns, cache, request));
+                let result = request::execute(py, env, &ctx.runner, namespace, cache, request);
                 let result = match result {
                     Ok(term) => (atoms::ok(), term).encode(env),
                     // A job that failed because its context is closing was
@@ -324,7 +326,7 @@ impl Namespace {
         }
     }
 
-    fn dict<'py>(&self, py: Python<'py>) -> JobResult<Bound<'py, PyDict>> {
+    pub fn dict<'py>(&self, py: Python<'py>) -> JobResult<Bound<'py, PyDict>> {
         if self.owner.interpreter.load(Ordering::Acquire) != current_interpreter() {
             return Err(Failure::Invalid(
                 "this namespace belongs to another interpreter".into(),
@@ -392,8 +394,12 @@ impl Context {
         }
     }
 
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire) && !self.runner.closed.load(Ordering::Acquire)
+    }
+
     pub fn submit(&self, job: Job) -> Result<(), ()> {
-        if self.closed.load(Ordering::Acquire) || self.runner.closed.load(Ordering::Acquire) {
+        if !self.is_open() {
             return Err(());
         }
         self.runner.tx.send(Msg::Job(Box::new(job))).map_err(|_| ())

@@ -13,7 +13,7 @@ test: setup
 	@bash scripts/test.sh $(ARGS)
 
 bench: setup
-	@bash scripts/with_env.sh env PY_PYTHON=$(CURDIR)/.venv/bin/python MIX_ENV=prod mix run bench/run.exs
+	@bash scripts/bench.sh
 
 format:
 	mix format

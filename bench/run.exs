@@ -1,6 +1,7 @@
 # The standard workloads (../shared/bench-workloads.md): W1-W5, W8, W9.
-# W6 (CPU-bound parallelism) and W7 (callbacks) come with the parallel pool
-# and callback work.
+# W7 (callbacks) comes with the callback work. W6 runs in the mode the NIF
+# was built with: `make bench` runs it in worker mode, and again with the
+# parallel pool (PY_PARALLEL=1) when a Python 3.13 venv is there.
 #
 #     make bench                  # or: mix run bench/run.exs
 #     BENCH_QUICK=1 make bench    # a tenth of the counts, for a smoke run
@@ -131,6 +132,39 @@ w5 = Bench.median(fn -> Bench.sequential(list_trips, fn -> Py.call(ident, nil, [
 
 figures = [
   Bench.emit(%{id: "W5", value: w5 / list_trips * 1000, unit: "ms/round trip"}) | figures
+]
+
+# W6: CPU-bound pure Python, one run alone, then 4 runs from 4 processes at
+# once; speedup = 4 x single / concurrent wall time. Reference: the same 4
+# runs on one context.
+cpu = "sum(i * i % 7 for i in range(#{Bench.n(2_000_000)}))"
+single = Bench.median(fn -> Bench.seconds(fn -> {:ok, _} = Py.eval(cpu) end) end)
+
+concurrent = fn context_opts ->
+  Bench.median(fn ->
+    Bench.seconds(fn ->
+      1..4
+      |> Enum.map(fn _ -> Task.async(fn -> {:ok, _} = Py.eval(cpu, %{}, context_opts) end) end)
+      |> Enum.each(&Task.await(&1, :infinity))
+    end)
+  end)
+end
+
+figures = [
+  Bench.emit(%{id: "W6", callers: 4, value: 4 * single / concurrent.([]), unit: "speedup"})
+  | figures
+]
+
+{:ok, one} = Py.Context.start_link()
+
+figures = [
+  Bench.emit(%{
+    id: "W6_one_context",
+    callers: 4,
+    value: 4 * single / concurrent.(context: one),
+    unit: "speedup"
+  })
+  | figures
 ]
 
 # W8: start 200 contexts, then stop them.

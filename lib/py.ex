@@ -37,6 +37,8 @@ defmodule Py do
       serving calls. Code blocked in C (for example `time.sleep`) is
       interrupted when it returns to Python.
     * `:context` - a `Py.Context` (pid or name) to run on
+    * `:pool` - a named `Py.Pool` to run on (default `:default`, or the pool
+      a `Py.Router` route names for the called module)
     * `:return` - `:auto` (default) converts the result to Elixir terms;
       `:object` returns a `%Py.Object{}` handle instead
 
@@ -174,10 +176,9 @@ defmodule Py do
   def bind(context \\ nil)
 
   def bind(nil) do
-    with {:ok, handle} <- Pool.pick() do
-      Process.put(@binding, {handle, Py.Native.namespace_new(elem(handle, 1)), :pool})
-      :ok
-    end
+    Process.delete(@binding)
+
+    with {:ok, _} <- current_binding(:default), do: :ok
   end
 
   def bind(context) do
@@ -239,19 +240,20 @@ defmodule Py do
         end
 
       :error ->
-        run_bound(request, timeout, true)
+        pool = Keyword.get_lazy(opts, :pool, fn -> Py.Router.pool_for(request) end)
+        run_bound(request, pool, timeout, true)
     end
   end
 
-  defp run_bound(request, timeout, retry?) do
-    case current_binding() do
+  defp run_bound(request, pool, timeout, retry?) do
+    case current_binding(pool) do
       {:ok, {handle, namespace, kind}} ->
         case Context.run(handle, namespace, request, timeout) do
           {:error, :not_queued} when kind == :pool and retry? ->
             # The bound pool context had stopped (or its slot was re-made);
             # the request never ran: rebind (Pool.pick renews it) and retry.
-            Process.delete(@binding)
-            run_bound(request, timeout, false)
+            Process.delete(binding_key(pool))
+            run_bound(request, pool, timeout, false)
 
           result ->
             closed_if_not_queued(result)
@@ -262,15 +264,26 @@ defmodule Py do
     end
   end
 
-  defp current_binding do
-    case Process.get(@binding) do
+  defp current_binding(pool) do
+    key = binding_key(pool)
+
+    case Process.get(key) do
       nil ->
-        with :ok <- bind(nil), do: {:ok, Process.get(@binding)}
+        with {:ok, handle} <- Pool.pick(pool) do
+          binding = {handle, Py.Native.namespace_new(elem(handle, 1)), :pool}
+          Process.put(key, binding)
+          {:ok, binding}
+        end
 
       binding ->
         {:ok, binding}
     end
   end
+
+  # The default pool's binding has a plain key (the explicit `bind/1`
+  # binding replaces it); other pools' bindings are kept per pool.
+  defp binding_key(:default), do: @binding
+  defp binding_key(pool), do: {@binding, pool}
 
   defp closed_if_not_queued({:error, :not_queued}), do: {:error, Error.closed()}
   defp closed_if_not_queued(result), do: result

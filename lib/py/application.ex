@@ -7,6 +7,7 @@ defmodule Py.Application do
     case Py.Runtime.start() do
       {:ok, _info} ->
         Py.Config.load()
+        Py.Router.load()
 
         children = [
           Py.Context.Registry,

@@ -1,7 +1,22 @@
 defmodule Py.Pool do
-  @moduledoc false
-  # The default pool: a supervisor of N contexts whose native handles sit in
-  # a tuple in :persistent_term, so picking one costs no message.
+  @moduledoc """
+  A named pool of contexts.
+
+  The `:py` application starts the `:default` pool. Start more under your
+  own supervisor, for example an I/O pool for slow network calls, and send
+  work there with the `pool:` option or a route (`Py.Router`):
+
+      children = [{Py.Pool, name: :io, size: 8}]
+      Supervisor.start_link(children, strategy: :one_for_one)
+
+      Py.call(:urllib.request, :urlopen, [url], pool: :io)
+      Py.Router.route("requests", :io)   # every requests.* call goes to :io
+
+  A process gets its own namespace in each pool it uses. In parallel builds
+  the contexts of every pool are spread over the same sub-interpreter slots.
+  """
+  # A supervisor of N contexts whose native handles sit in a tuple in
+  # :persistent_term, so picking one costs no message.
   #
   # A process is bound to one context on its first call (see `Py`), round
   # robin over the pool by an :atomics counter. (Scheduler affinity was the
@@ -9,10 +24,29 @@ defmodule Py.Pool do
   # scheduler, so it piled them onto one context and serialised them.)
   use Supervisor
 
+  @doc """
+  Starts a pool. Options: `:name` (an atom, required) and `:size` (default
+  `System.schedulers_online()`).
+  """
   def start_link(opts) do
     name = Keyword.fetch!(opts, :name)
-    size = Keyword.fetch!(opts, :size)
+    size = Keyword.get(opts, :size, System.schedulers_online())
+
+    unless is_atom(name) and is_integer(size) and size > 0 do
+      raise ArgumentError,
+            "a pool needs an atom :name and a positive :size, got: #{inspect(name)}, #{inspect(size)}"
+    end
+
     Supervisor.start_link(__MODULE__, {name, size})
+  end
+
+  @doc false
+  def child_spec(opts) do
+    %{
+      id: {__MODULE__, Keyword.fetch!(opts, :name)},
+      start: {__MODULE__, :start_link, [opts]},
+      type: :supervisor
+    }
   end
 
   @impl true

@@ -20,6 +20,12 @@ pub enum RuntimeMsg {
     Interrupt { runner: Arc<Runner>, job: u64 },
     /// Decref an object whose owning context has ended.
     Release(PyPtr),
+    /// Delete this thread's thread state in a sub-interpreter that is about
+    /// to end (a thread state is deleted by the thread that uses it).
+    ForgetInterpreter {
+        tstate: usize,
+        done: flume::Sender<()>,
+    },
 }
 
 pub struct Runtime {
@@ -114,6 +120,16 @@ fn runtime_thread(
         match msg {
             RuntimeMsg::Release(ptr) => ptr.release(py),
             RuntimeMsg::Interrupt { runner, job } => interrupt(py, &runner, job),
+            RuntimeMsg::ForgetInterpreter { tstate, done } => {
+                // SAFETY: `tstate` is this thread's, in an interpreter whose
+                // own thread waits, detached, for `done`.
+                py.detach(|| unsafe {
+                    ffi::PyEval_RestoreThread(tstate as *mut ffi::PyThreadState);
+                    ffi::PyThreadState_Clear(tstate as *mut ffi::PyThreadState);
+                    ffi::PyThreadState_DeleteCurrent();
+                });
+                let _ = done.send(());
+            }
         }
     });
 }

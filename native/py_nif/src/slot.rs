@@ -133,21 +133,26 @@ unsafe fn slot_thread(
             }
         }
         // The runtime thread's thread state for this interpreter must go
-        // before the interpreter ends. Take it without the GIL: the runtime
-        // thread may hold the lock while it waits for this GIL.
-        let sub = {
-            let tstate = ffi::PyEval_SaveThread();
-            let sub = runner.interrupt.lock().take();
-            ffi::PyEval_RestoreThread(tstate);
-            sub
-        };
+        // before the interpreter ends, deleted by the runtime thread itself.
+        // Wait for that without the GIL: the runtime thread needs it (and
+        // may hold the lock while it waits for it).
+        let tstate = ffi::PyEval_SaveThread();
+        let sub = runner.interrupt.lock().take();
+        if let Some(sub) = &sub {
+            if sub.tstate != 0 {
+                if let Some(rt) = runtime::get() {
+                    let (done, wait) = flume::bounded(1);
+                    rt.send(runtime::RuntimeMsg::ForgetInterpreter {
+                        tstate: sub.tstate,
+                        done,
+                    });
+                    let _ = wait.recv();
+                }
+            }
+        }
+        ffi::PyEval_RestoreThread(tstate);
         if let Some(sub) = sub {
             sub.class.release(py);
-            if sub.tstate != 0 {
-                let tstate = sub.tstate as *mut ffi::PyThreadState;
-                ffi::PyThreadState_Clear(tstate);
-                ffi::PyThreadState_Delete(tstate);
-            }
         }
     });
     ffi::Py_EndInterpreter(sub_tstate);

@@ -40,6 +40,13 @@ else
   echo "*** SKIPPED LANES py313, py313-parallel and the VM exit check: no Python 3.13 with a shared libpython under ~/.pyenv/versions ***"
 fi
 
+if [ $# -eq 0 ]; then
+  echo
+  if ! bash scripts/check_free_threaded.sh; then
+    failed+=("free-threaded-check")
+  fi
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then
   echo "*** FAILED LANES: ${failed[*]} ***"
   exit 1

@@ -22,6 +22,7 @@ pub enum RuntimeMsg {
     Release(PyPtr),
     /// Delete this thread's thread state in a sub-interpreter that is about
     /// to end (a thread state is deleted by the thread that uses it).
+    #[cfg(all(feature = "parallel", Py_3_12))]
     ForgetInterpreter {
         tstate: usize,
         done: flume::Sender<()>,
@@ -120,6 +121,7 @@ fn runtime_thread(
         match msg {
             RuntimeMsg::Release(ptr) => ptr.release(py),
             RuntimeMsg::Interrupt { runner, job } => interrupt(py, &runner, job),
+            #[cfg(all(feature = "parallel", Py_3_12))]
             RuntimeMsg::ForgetInterpreter { tstate, done } => {
                 // SAFETY: `tstate` is this thread's, in an interpreter whose
                 // own thread waits, detached, for `done`.

@@ -165,6 +165,36 @@ defmodule Py do
   end
 
   @doc """
+  Makes an Elixir function callable from Python.
+
+  In Python, `from erlang import name`, `erlang.name(...)` and
+  `erlang.call("name", ...)` all call it, with arguments and result
+  converted as everywhere else. The function runs in a process of its own
+  (with the caller's group leader and bindings), so it may call Python again,
+  even on the same context, to any depth:
+
+      Py.register_function(:double, fn x -> 2 * x end)
+      {:ok, 42} = Py.eval("__import__('erlang').double(21)")
+
+  A function of arity 1 called with several arguments receives them as a
+  list. An exception, throw or exit in it becomes `erlang.Error` in Python.
+  See `docs/callbacks.md`.
+  """
+  @spec register_function(name, function) :: :ok
+  def register_function(name, fun) when (is_atom(name) or is_binary(name)) and is_function(fun),
+    do: Py.Callbacks.register(name, fun)
+
+  @doc "Like `register_function/2`, calling `module.function(args...)`."
+  @spec register_function(name, module, atom) :: :ok
+  def register_function(name, module, function)
+      when (is_atom(name) or is_binary(name)) and is_atom(module) and is_atom(function),
+      do: Py.Callbacks.register(name, {module, function})
+
+  @doc "Removes a function registered with `register_function/2`."
+  @spec unregister_function(name) :: :ok
+  def unregister_function(name), do: Py.Callbacks.unregister(name)
+
+  @doc """
   Binds the calling process to a context.
 
   With no argument (or `nil`), binds to a pool context with a fresh,

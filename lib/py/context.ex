@@ -145,20 +145,35 @@ defmodule Py.Context do
   end
 
   defp await(mref, job, timeout) do
+    deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
+    await(mref, job, timeout, deadline, [])
+  end
+
+  # `callbacks` are the processes running Elixir functions that the Python
+  # code called (see Py.Callbacks); they end with the call.
+  defp await(mref, job, timeout, deadline, callbacks) do
     receive do
       {^mref, result, io} ->
         Process.demonitor(mref, [:flush])
+        stop_callbacks(callbacks)
         reply(mref, result, io)
 
+      {^mref, :callback, handle, name, args} ->
+        pid = Py.Callbacks.spawn_callback(handle, name, args)
+        await(mref, job, timeout, deadline, [pid | callbacks])
+
       {:DOWN, ^mref, _, _, _} ->
+        stop_callbacks(callbacks)
+
         case Py.Native.cancel(job) do
           :dequeued -> {:error, :not_queued}
           :cancelled -> {:error, Py.Error.closed()}
           :sent -> receive_sent(mref)
         end
     after
-      timeout ->
+      remaining(deadline) ->
         Process.demonitor(mref, [:flush])
+        stop_callbacks(callbacks)
 
         case Py.Native.cancel(job) do
           cancelled when cancelled in [:dequeued, :cancelled] ->
@@ -169,6 +184,20 @@ defmodule Py.Context do
             receive_sent(mref)
         end
     end
+  end
+
+  defp now, do: System.monotonic_time(:millisecond)
+  defp remaining(:infinity), do: :infinity
+  defp remaining(deadline), do: max(deadline - now(), 0)
+
+  # Callback processes are linked to us; unlink before killing them.
+  defp stop_callbacks([]), do: :ok
+
+  defp stop_callbacks(pids) do
+    Enum.each(pids, fn pid ->
+      Process.unlink(pid)
+      Process.exit(pid, :kill)
+    end)
   end
 
   # The reply was sent before the cancel took effect: it is in the mailbox.

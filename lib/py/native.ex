@@ -35,6 +35,9 @@ defmodule Py.Native do
   def submit(_ctx, _namespace, _ref, _group_leader, _request), do: err()
   def submit_to_owner(_object, _ref, _group_leader, _request), do: err()
   def cancel(_job), do: err()
+  def callback_register(_name), do: err()
+  def callback_unregister(_name), do: err()
+  def callback_reply(_handle, _result), do: err()
   def live_objects, do: err()
   def await_live_objects(_limit, _timeout_ms), do: err()
 

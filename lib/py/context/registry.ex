@@ -27,6 +27,7 @@ defmodule Py.Context.Registry do
   @impl true
   def init([]) do
     :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
+    Py.Callbacks.create_table()
     {:ok, nil}
   end
 

@@ -34,6 +34,7 @@ rustler::atoms! {
     r#ref = "ref",
     r#type = "type",
     kwargs,
+    callback,
     main,
     parallel,
     free_threaded,

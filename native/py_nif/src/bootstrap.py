@@ -72,3 +72,42 @@ class _Stream(io.TextIOBase):
 
 sys.stdout = _Stream(1, sys.__stdout__)
 sys.stderr = _Stream(2, sys.__stderr__)
+
+
+class Error(Exception):
+    """An Elixir callback raised, threw or exited; the message says what."""
+
+
+class UnknownFunctionError(LookupError):
+    """No Elixir function is registered under the name that was called."""
+
+
+def call(name, *args):
+    """Calls the Elixir function registered as `name` with `args`."""
+    return _call(name, args)
+
+
+def send(pid, message):
+    """Sends `message` to the Elixir process `pid` (an erlang.Pid)."""
+    _send(pid, message)
+
+
+def self():
+    """The pid of the Elixir process that made the current call."""
+    return _self()
+
+
+def __getattr__(name):
+    # `erlang.name(...)` and `from erlang import name` for registered names.
+    if name.startswith("__") or not _registered(name):
+        raise AttributeError(
+            "module 'erlang' has no attribute %r (no Elixir function is registered "
+            "under that name; register it with Py.register_function/2)" % name
+        )
+
+    def function(*args):
+        return _call(name, args)
+
+    function.__name__ = name
+    function.__qualname__ = name
+    return function

@@ -1,12 +1,15 @@
-//! Python's stdout/stderr during a call go to the caller's group leader.
+//! The running job's frame, and Python's stdout/stderr during a call going
+//! to the caller's group leader.
 //!
-//! The worker sets a thread-local target for the duration of a job; the
+//! The runner pushes a thread-local frame for the duration of a job (jobs
+//! nest when a callback into Elixir calls Python again); the
 //! `erlang._write` builtin buffers text there and sends it as
 //! `{:io_request, caller, ref, {:put_chars, :unicode, text}}` on each newline
 //! (or when the buffer grows), so IEx, Livebook and `ExUnit.CaptureIO` see it.
 //! The caller waits for one `{:io_reply, ref, _}` per request before it
 //! returns, so output is complete when the call returns.
 use crate::atoms;
+use crate::worker::JobState;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyCFunction;
@@ -14,12 +17,14 @@ use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv};
 use std::cell::RefCell;
 use std::os::raw::c_char;
+use std::sync::Arc;
 
 const FLUSH_AT: usize = 8 * 1024;
 
 pub struct Target {
     pub caller: LocalPid,
     pub group_leader: LocalPid,
+    pub state: Arc<JobState>,
     /// The caller's reference, saved in the job's env.
     reply_ref: SavedTerm,
     /// The running job's env; it outlives the target (see `begin`).
@@ -29,17 +34,24 @@ pub struct Target {
 }
 
 thread_local! {
-    static TARGET: RefCell<Option<Target>> = const { RefCell::new(None) };
+    static TARGET: RefCell<Vec<Target>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Installs the target for the job about to run on this thread.
+/// Pushes the frame of the job about to run on this thread.
 ///
 /// `job_env` must stay alive, unmoved, until `end` is called.
-pub fn begin(caller: LocalPid, group_leader: LocalPid, job_env: &OwnedEnv, reply_ref: SavedTerm) {
+pub fn begin(
+    caller: LocalPid,
+    group_leader: LocalPid,
+    state: Arc<JobState>,
+    job_env: &OwnedEnv,
+    reply_ref: SavedTerm,
+) {
     TARGET.with(|t| {
-        *t.borrow_mut() = Some(Target {
+        t.borrow_mut().push(Target {
             caller,
             group_leader,
+            state,
             reply_ref,
             job_env,
             buf: Vec::new(),
@@ -48,9 +60,22 @@ pub fn begin(caller: LocalPid, group_leader: LocalPid, job_env: &OwnedEnv, reply
     });
 }
 
-/// Flushes and removes the target; returns how many io requests were sent.
+/// Runs `f` with the innermost running job's frame, if any.
+pub fn with_frame<R>(f: impl FnOnce(&mut Target) -> R) -> Option<R> {
+    TARGET.with(|t| t.borrow_mut().last_mut().map(f))
+}
+
+/// The caller's reply reference, copied into `env` (for messages tagged
+/// with it).
+pub fn reply_ref_in<'a>(target: &Target, env: rustler::Env<'a>) -> rustler::Term<'a> {
+    // SAFETY: `begin`'s contract keeps the job env alive until `end`.
+    let job_env = unsafe { &*target.job_env };
+    job_env.run(|ref_env| target.reply_ref.load(ref_env).in_env(env))
+}
+
+/// Flushes and pops the frame; returns how many io requests were sent.
 pub fn end() -> u32 {
-    TARGET.with(|t| match t.borrow_mut().take() {
+    TARGET.with(|t| match t.borrow_mut().pop() {
         Some(mut target) => {
             flush(&mut target);
             target.requests
@@ -92,7 +117,7 @@ fn flush(target: &mut Target) {
 fn write(text: &[u8]) -> bool {
     TARGET.with(|t| {
         let mut guard = t.borrow_mut();
-        let Some(target) = guard.as_mut() else {
+        let Some(target) = guard.last_mut() else {
             return false;
         };
         target.buf.extend_from_slice(text);

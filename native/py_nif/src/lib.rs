@@ -1,6 +1,7 @@
 //! `py_nif`: CPython inside the BEAM. Thin NIF entry points only; the work
 //! happens on threads this library owns (see `worker` and `runtime`).
 mod atoms;
+mod callback;
 mod convert;
 mod error;
 mod io;
@@ -194,6 +195,26 @@ fn cancel(job: ResourceArc<JobRes>) -> rustler::Atom {
         Cancel::Cancelled => atoms::cancelled(),
         Cancel::AlreadySent => atoms::sent(),
     }
+}
+
+/// Makes `name` callable from Python (`erlang.name`, `erlang.call`).
+#[rustler::nif]
+fn callback_register(name: String) -> rustler::Atom {
+    callback::register(name);
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn callback_unregister(name: String) -> rustler::Atom {
+    callback::unregister(&name);
+    atoms::ok()
+}
+
+/// The answer to a callback: `{:ok, value}` or `{:error, message}`.
+#[rustler::nif]
+fn callback_reply(handle: ResourceArc<callback::CallbackRes>, result: Term) -> rustler::Atom {
+    callback::reply(&handle, result);
+    atoms::ok()
 }
 
 /// Number of `%Py.Object{}` handles alive.

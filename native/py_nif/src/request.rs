@@ -27,7 +27,9 @@ use std::sync::Arc;
 /// Compiled code objects of a context, keyed by source and mode, so that
 /// repeated `eval`/`exec` of the same text skip the compiler.
 pub struct CodeCache<'py> {
-    entries: HashMap<(c_int, String), Bound<'py, PyAny>>,
+    // Shared by nested jobs on one thread (a callback's Elixir code may call
+    // Python again), hence a RefCell borrowed only inside `compile`.
+    entries: std::cell::RefCell<HashMap<(c_int, String), Bound<'py, PyAny>>>,
 }
 
 const CODE_CACHE_SIZE: usize = 1024;
@@ -35,18 +37,13 @@ const CODE_CACHE_SIZE: usize = 1024;
 impl<'py> CodeCache<'py> {
     pub fn new() -> Self {
         CodeCache {
-            entries: HashMap::new(),
+            entries: std::cell::RefCell::new(HashMap::new()),
         }
     }
 
-    fn compile(
-        &mut self,
-        py: Python<'py>,
-        code: Term,
-        mode: c_int,
-    ) -> JobResult<Bound<'py, PyAny>> {
+    fn compile(&self, py: Python<'py>, code: Term, mode: c_int) -> JobResult<Bound<'py, PyAny>> {
         let text = text(code, "code")?;
-        if let Some(compiled) = self.entries.get(&(mode, text.clone())) {
+        if let Some(compiled) = self.entries.borrow().get(&(mode, text.clone())) {
             return Ok(compiled.clone());
         }
         let source =
@@ -58,10 +55,11 @@ impl<'py> CodeCache<'py> {
                 ffi::Py_CompileString(source.as_ptr(), c"<string>".as_ptr(), mode),
             )?
         };
-        if self.entries.len() >= CODE_CACHE_SIZE {
-            self.entries.clear();
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= CODE_CACHE_SIZE {
+            entries.clear();
         }
-        self.entries.insert((mode, text), compiled.clone());
+        entries.insert((mode, text), compiled.clone());
         Ok(compiled)
     }
 }
@@ -86,7 +84,7 @@ pub fn execute<'a, 'py>(
     env: Env<'a>,
     ctx: &Arc<Runner>,
     namespace: &Namespace,
-    cache: &mut CodeCache<'py>,
+    cache: &CodeCache<'py>,
     request: Term<'a>,
 ) -> JobResult<Term<'a>> {
     let parts = get_tuple(request).map_err(|_| invalid("request is not a tuple"))?;

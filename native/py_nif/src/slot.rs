@@ -18,7 +18,7 @@
 //!   thread, through a thread state it keeps for that interpreter.
 use crate::pyptr::PyPtr;
 use crate::runtime;
-use crate::worker::{next_message, Runner, SubInterrupt};
+use crate::worker::{Runner, SubInterrupt};
 use parking_lot::Mutex;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -121,12 +121,7 @@ unsafe fn slot_thread(
                     class: PyPtr::new(&class),
                 });
                 let _ = ready.send(Ok(()));
-                runner.serve(py, &rx, |rx| {
-                    let tstate = ffi::PyEval_SaveThread();
-                    let msg = next_message(rx);
-                    ffi::PyEval_RestoreThread(tstate);
-                    msg
-                });
+                runner.serve(py, &rx);
             }
             Err(message) => {
                 let _ = ready.send(Err(message));

@@ -34,7 +34,7 @@ pub const STACK_SIZE: usize = 512 << 20;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn next_id() -> u64 {
+pub fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -51,7 +51,105 @@ pub fn current_interpreter() -> i64 {
 pub enum Msg {
     Job(Box<Job>),
     Release(PyPtr),
+    /// Re-check state (a close, or a cancel while a callback is awaited).
     Wake,
+    /// The answer to a callback into Elixir (see `callback`).
+    CallbackReply {
+        id: u64,
+        env: OwnedEnv,
+        result: SavedTerm,
+    },
+}
+
+/// What a serving runner thread needs to serve its queue again from inside
+/// a callback (set by `serve`).
+#[derive(Clone, Copy)]
+struct Serving {
+    runner: *const Arc<Runner>,
+    rx: *const flume::Receiver<Msg>,
+    cache: *const (),
+}
+
+thread_local! {
+    static SERVING: Cell<Option<Serving>> = const { Cell::new(None) };
+    /// Callback answers that arrived while an inner wait was running.
+    static ANSWERS: std::cell::RefCell<std::collections::HashMap<u64, (OwnedEnv, SavedTerm)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Waits for the answer to callback `id`, serving the runner's queue
+/// meanwhile (jobs run nested: Elixir code in the callback may call Python
+/// again on this context). `None` when the job was cancelled or the runner
+/// closed: the caller raises `erlang.Interrupted`.
+pub fn await_callback<'py>(
+    py: Python<'py>,
+    id: u64,
+    job: &JobState,
+) -> Option<(OwnedEnv, SavedTerm)> {
+    let serving = SERVING.with(Cell::get)?;
+    // SAFETY: set by `serve`, whose frame outlives every job it runs; only
+    // this thread uses them.
+    let (runner, rx, cache) = unsafe {
+        (
+            &*serving.runner,
+            &*serving.rx,
+            &*(serving.cache as *const request::CodeCache<'py>),
+        )
+    };
+    loop {
+        if let Some(answer) = ANSWERS.with(|a| a.borrow_mut().remove(&id)) {
+            return Some(answer);
+        }
+        if job.is_cancelled() || runner.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        match wait(rx) {
+            Err(_) => return None,
+            Ok(Msg::CallbackReply {
+                id: answer_id,
+                env,
+                result,
+            }) => {
+                if answer_id == id {
+                    return Some((env, result));
+                }
+                // An outer wait's answer, or a late one nobody waits for
+                // (dropped when its wait has ended: see `forget_answer`).
+                ANSWERS.with(|a| a.borrow_mut().insert(answer_id, (env, result)));
+            }
+            Ok(Msg::Job(nested)) => {
+                if !nested.state.ctx.closed.load(Ordering::Acquire) {
+                    runner.run_job(py, cache, *nested);
+                }
+            }
+            Ok(Msg::Release(ptr)) => ptr.release(py),
+            Ok(Msg::Wake) => {}
+        }
+    }
+}
+
+/// Drops an answer that may still arrive for a wait that has ended.
+pub fn forget_answer(id: u64) {
+    ANSWERS.with(|a| a.borrow_mut().remove(&id));
+}
+
+/// The runner this thread serves, if any.
+pub fn current_runner() -> Option<Arc<Runner>> {
+    // SAFETY: set by `serve`, whose frame outlives every job it runs.
+    SERVING
+        .with(Cell::get)
+        .map(|s| unsafe { (*s.runner).clone() })
+}
+
+/// Waits for the next message with the interpreter's GIL released.
+fn wait(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
+    // SAFETY: attached on entry; nothing touches Python while detached.
+    unsafe {
+        let tstate = ffi::PyEval_SaveThread();
+        let msg = next_message(rx);
+        ffi::PyEval_RestoreThread(tstate);
+        msg
+    }
 }
 
 /// A thread attached to one interpreter, and its queue.
@@ -164,14 +262,14 @@ impl Runner {
         *exited
     }
 
-    /// The runner loop, run by the thread once attached. `wait` releases
-    /// the interpreter's GIL while it blocks for the next message.
-    pub fn serve<'py>(
-        self: &Arc<Self>,
-        py: Python<'py>,
-        rx: &flume::Receiver<Msg>,
-        mut wait: impl FnMut(&flume::Receiver<Msg>) -> Result<Msg, flume::RecvError>,
-    ) {
+    /// Delivers a message to the runner's queue (dropped if it has ended).
+    pub fn deliver(&self, msg: Msg) {
+        let _ = self.tx.send(msg);
+    }
+
+    /// The runner loop, run by the thread once attached. It releases the
+    /// interpreter's GIL only while it waits for the next message.
+    pub fn serve<'py>(self: &Arc<Self>, py: Python<'py>, rx: &flume::Receiver<Msg>) {
         // SAFETY: attached; these return the thread's ident and interpreter.
         unsafe {
             let ident = ffi::PyThread_get_thread_ident();
@@ -180,7 +278,14 @@ impl Runner {
             self.interpreter.store(id, Ordering::Release);
             INTERPRETER.with(|c| c.set(id));
         }
-        let mut cache = request::CodeCache::new();
+        let cache = request::CodeCache::new();
+        SERVING.with(|s| {
+            s.set(Some(Serving {
+                runner: self as *const Arc<Runner>,
+                rx: rx as *const flume::Receiver<Msg>,
+                cache: &cache as *const request::CodeCache<'py> as *const (),
+            }))
+        });
         while !self.closed.load(Ordering::Acquire) {
             let msg = match wait(rx) {
                 Ok(msg) => msg,
@@ -188,16 +293,17 @@ impl Runner {
             };
             match msg {
                 Msg::Release(ptr) => ptr.release(py),
-                Msg::Wake => {}
+                Msg::Wake | Msg::CallbackReply { .. } => {}
                 Msg::Job(job) => {
                     if !self.closed.load(Ordering::Acquire)
                         && !job.state.ctx.closed.load(Ordering::Acquire)
                     {
-                        self.run_job(py, &mut cache, *job);
+                        self.run_job(py, &cache, *job);
                     }
                 }
             }
         }
+        SERVING.with(|s| s.set(None));
         // Closed: drop queued jobs (their callers see the owner's exit) and
         // release what was queued for release.
         while let Ok(msg) = rx.try_recv() {
@@ -207,16 +313,19 @@ impl Runner {
         }
     }
 
-    fn run_job<'py>(&self, py: Python<'py>, cache: &mut request::CodeCache<'py>, mut job: Job) {
+    pub fn run_job<'py>(&self, py: Python<'py>, cache: &request::CodeCache<'py>, mut job: Job) {
         if !job.state.transition(QUEUED, RUNNING) {
             return;
         }
         let ctx = job.state.ctx.clone();
-        self.current_context.store(ctx.id, Ordering::Release);
-        self.current_job.store(job.state.id, Ordering::Release);
+        // Jobs nest (a callback's Elixir code calls Python again): restore
+        // the outer job's ids when this one ends.
+        let outer_context = self.current_context.swap(ctx.id, Ordering::AcqRel);
+        let outer_job = self.current_job.swap(job.state.id, Ordering::AcqRel);
         io::begin(
             job.caller,
             job.group_leader,
+            job.state.clone(),
             &job.env,
             job.reply_ref.clone(),
         );
@@ -241,8 +350,8 @@ impl Runner {
         let io_requests = io::end();
         // Under the GIL: the job is over, and an interrupt that was not
         // delivered must not reach the next one.
-        self.current_job.store(0, Ordering::Release);
-        self.current_context.store(0, Ordering::Release);
+        self.current_job.store(outer_job, Ordering::Release);
+        self.current_context.store(outer_context, Ordering::Release);
         // SAFETY: attached; clears this thread's pending async exception.
         unsafe {
             ffi::PyThreadState_SetAsyncExc(
@@ -296,7 +405,7 @@ pub fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> 
 /// A worker-mode runner: a new thread in the main interpreter.
 pub fn spawn_main_runner(name: String) -> Result<Arc<Runner>, String> {
     Runner::spawn(name, |runner, rx| {
-        Python::attach(|py| runner.serve(py, &rx, |rx| py.detach(|| next_message(rx))));
+        Python::attach(|py| runner.serve(py, &rx));
     })
 }
 
@@ -487,12 +596,18 @@ impl JobState {
             .is_ok()
     }
 
+    pub fn is_cancelled(&self) -> bool {
+        self.status.load(Ordering::Acquire) == CANCELLED
+    }
+
     pub fn cancel(&self) -> Cancel {
         if self.transition(QUEUED, CANCELLED) {
             return Cancel::Dequeued;
         }
         if self.transition(RUNNING, CANCELLED) {
             self.ctx.runner.interrupt(self.id);
+            // A runner waiting for a callback's answer re-checks.
+            self.ctx.runner.deliver(Msg::Wake);
             return Cancel::Cancelled;
         }
         match self.status.load(Ordering::Acquire) {

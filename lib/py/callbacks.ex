@@ -1,0 +1,69 @@
+defmodule Py.Callbacks do
+  @moduledoc false
+  # Registered Elixir functions that Python calls through the `erlang`
+  # module, and how a callback request is served. See `Py.register_function/2`.
+
+  @table __MODULE__
+
+  def create_table do
+    :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
+  end
+
+  def register(name, fun) do
+    name = to_string(name)
+    :ets.insert(@table, {name, fun})
+    Py.Native.callback_register(name)
+    :ok
+  end
+
+  def unregister(name) do
+    name = to_string(name)
+    :ets.delete(@table, name)
+    Py.Native.callback_unregister(name)
+    :ok
+  end
+
+  @doc false
+  # Runs a callback in a process of its own (linked to the caller, which
+  # keeps waiting for its Python call), with the caller's bindings and group
+  # leader, so Python called from the callback runs on the same context.
+  def spawn_callback(handle, name, args) do
+    bindings = for {{:"$py_binding", _} = k, v} <- Process.get(), do: {k, v}
+    bindings = bindings ++ for {:"$py_binding" = k, v} <- Process.get(), do: {k, v}
+    group_leader = Process.group_leader()
+
+    spawn_link(fn ->
+      Process.group_leader(self(), group_leader)
+      Enum.each(bindings, fn {k, v} -> Process.put(k, v) end)
+      Py.Native.callback_reply(handle, run(name, args))
+    end)
+  end
+
+  defp run(name, args) do
+    case :ets.lookup(@table, name) do
+      [{_, fun}] -> apply_callback(fun, args)
+      [] -> {:error, "no Elixir function is registered as #{inspect(name)}"}
+    end
+  rescue
+    e -> {:error, Exception.format(:error, e, __STACKTRACE__) |> String.trim()}
+  catch
+    kind, reason -> {:error, Exception.format(kind, reason, __STACKTRACE__) |> String.trim()}
+  end
+
+  defp apply_callback({module, function}, args), do: {:ok, apply(module, function, args)}
+
+  defp apply_callback(fun, args) when is_function(fun) do
+    {:arity, arity} = Function.info(fun, :arity)
+
+    cond do
+      arity == length(args) ->
+        {:ok, apply(fun, args)}
+
+      arity == 1 ->
+        {:ok, fun.(args)}
+
+      true ->
+        {:error, "the Elixir function takes #{arity} arguments, Python passed #{length(args)}"}
+    end
+  end
+end

@@ -1,0 +1,126 @@
+defmodule Py.CallbackTest do
+  # Not async: registered functions are VM-wide.
+  use ExUnit.Case, async: false
+
+  setup do
+    Py.register_function(:double, fn x -> 2 * x end)
+    Py.register_function("add", fn a, b -> a + b end)
+    Py.register_function(:upcase, String, :upcase)
+    Py.register_function(:boom, fn -> raise ArgumentError, "bad things" end)
+    Py.register_function(:thrower, fn -> throw(:ball) end)
+    :ok
+  end
+
+  test "the three calling styles" do
+    :ok = Py.exec("import erlang\nfrom erlang import double")
+    assert Py.eval("double(21)") == {:ok, 42}
+    assert Py.eval("erlang.double(4)") == {:ok, 8}
+    assert Py.eval("erlang.call('add', 2, 3)") == {:ok, 5}
+    assert Py.eval("erlang.upcase('abc')") == {:ok, "ABC"}
+  end
+
+  test "arguments and results convert as everywhere else" do
+    Py.register_function(:echo, fn x -> x end)
+    value = %{"list" => [1, 2.5, nil], "tuple" => {1, "two"}, "set" => MapSet.new([1])}
+    assert Py.eval("__import__('erlang').echo(v)", %{v: value}) == {:ok, value}
+    Py.register_function(:all_args, fn args -> args end)
+    assert Py.eval("__import__('erlang').all_args(1, 2, 3)") == {:ok, [1, 2, 3]}
+  end
+
+  test "an Elixir exception becomes erlang.Error, which Python can catch" do
+    code = """
+    import erlang
+    try:
+        erlang.boom()
+        caught = None
+    except erlang.Error as e:
+        caught = str(e)
+    """
+
+    :ok = Py.exec(code)
+    {:ok, caught} = Py.eval("caught")
+    assert caught =~ "ArgumentError"
+    assert caught =~ "bad things"
+  end
+
+  test "uncaught, it reaches the Elixir caller with the Python traceback" do
+    :ok = Py.exec("import erlang\ndef risky():\n    return erlang.thrower()")
+
+    assert {:error, %Py.Error{type: "erlang.Error", message: msg, traceback: tb}} =
+             Py.eval("risky()")
+
+    assert msg =~ ":ball"
+    assert tb =~ "in risky"
+  end
+
+  test "unknown names raise a Python exception naming them" do
+    assert {:error, %Py.Error{type: "erlang.UnknownFunctionError", message: msg}} =
+             Py.eval("__import__('erlang').call('no_such_fun', 1)")
+
+    assert msg =~ "no_such_fun"
+
+    assert {:error, %Py.Error{type: "ImportError", message: import_msg}} =
+             Py.exec("from erlang import not_registered_either")
+
+    assert import_msg =~ "not_registered_either"
+
+    assert {:error, %Py.Error{type: "AttributeError", message: attr_msg}} =
+             Py.eval("__import__('erlang').missing_too()")
+
+    assert attr_msg =~ "missing_too"
+  end
+
+  test "a Python -> Elixir -> Python chain 20 deep returns the right value" do
+    :ok =
+      Py.exec("import erlang\ndef level(n):\n    return 0 if n == 0 else erlang.down(n - 1) + 1")
+
+    Py.register_function(:down, fn n -> Py.eval!("level(n)", %{n: n}) end)
+    assert Py.eval("level(20)") == {:ok, 20}
+  end
+
+  test "reentrancy on an explicit context, 20 deep" do
+    {:ok, ctx} = Py.Context.start_link()
+
+    :ok =
+      Py.Context.exec(
+        ctx,
+        "import erlang\ndef level(n):\n    return 0 if n == 0 else erlang.ctx_down(n - 1) + 1"
+      )
+
+    Py.register_function(:ctx_down, fn n -> Py.Context.eval!(ctx, "level(n)", %{n: n}) end)
+    assert Py.Context.eval(ctx, "level(20)") == {:ok, 20}
+  end
+
+  test "erlang.send sends messages; erlang.self is the caller; pids are dict keys" do
+    me = self()
+    :ok = Py.exec("import erlang")
+    assert Py.eval("erlang.send(p, ('hello', [1, 2]))", %{p: me}) == {:ok, nil}
+    assert_receive {"hello", [1, 2]}
+    assert Py.eval("erlang.self()") == {:ok, me}
+    assert Py.eval("{erlang.self(): 'me'}[p]", %{p: me}) == {:ok, "me"}
+    dead = spawn(fn -> :ok end)
+    ref = Process.monitor(dead)
+    assert_receive {:DOWN, ^ref, _, _, _}
+    assert Py.eval("erlang.send(p, 'anyone?')", %{p: dead}) == {:ok, nil}
+  end
+
+  test "a callback that never answers: the call times out and the context recovers" do
+    Py.register_function(:hang, fn -> Process.sleep(:infinity) end)
+    {:ok, ctx} = Py.Context.start_link()
+
+    assert {:error, %Py.Error{kind: :timeout}} =
+             Py.Context.eval(ctx, "__import__('erlang').hang()", %{}, timeout: 300)
+
+    assert Py.Context.eval(ctx, "1 + 1") == {:ok, 2}
+    assert Py.Context.eval(ctx, "__import__('erlang').double(5)") == {:ok, 10}
+  end
+
+  test "unregister_function removes a name" do
+    Py.register_function(:temporary, fn -> :ok end)
+    assert Py.eval("__import__('erlang').temporary()") == {:ok, "ok"}
+    :ok = Py.unregister_function(:temporary)
+
+    assert {:error, %Py.Error{type: "AttributeError"}} =
+             Py.eval("__import__('erlang').temporary()")
+  end
+end

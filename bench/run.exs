@@ -1,7 +1,7 @@
-# The standard workloads (../shared/bench-workloads.md): W1-W5, W8, W9.
-# W7 (callbacks) comes with the callback work. W6 runs in the mode the NIF
-# was built with: `make bench` runs it in worker mode, and again with the
-# parallel pool (PY_PARALLEL=1) when a Python 3.13 venv is there.
+# The standard workloads (../shared/bench-workloads.md): W1-W9.
+# Everything runs in the mode the NIF was built with: `make bench` runs
+# worker mode, then the parallel pool (PY_PARALLEL=1) when a Python 3.13
+# venv is there.
 #
 #     make bench                  # or: mix run bench/run.exs
 #     BENCH_QUICK=1 make bench    # a tenth of the counts, for a smoke run
@@ -166,6 +166,25 @@ figures = [
   })
   | figures
 ]
+
+# W7: Python calls a registered Elixir identity 10,000 times in one call.
+Py.register_function(:bench_echo, fn x -> x end)
+
+:ok =
+  Py.exec(
+    "import erlang\ndef callbacks(n):\n    for i in range(n):\n        erlang.bench_echo(i)"
+  )
+
+callbacks = Bench.n(10_000)
+
+w7 =
+  Bench.median(fn ->
+    Bench.seconds(fn ->
+      {:ok, nil} = Py.eval("callbacks(n)", %{n: callbacks}, timeout: :infinity)
+    end)
+  end)
+
+figures = [Bench.emit(%{id: "W7", value: w7 / callbacks * 1.0e6, unit: "us/callback"}) | figures]
 
 # W8: start 200 contexts, then stop them.
 contexts = Bench.n(200)

@@ -11,31 +11,18 @@ defmodule Py.Config do
 
   def default_timeout, do: :persistent_term.get(@timeout_key, 30_000)
 
-  def parallel_slots do
-    case Application.get_env(:py, :parallel_slots) do
-      nil ->
-        System.schedulers_online()
+  def parallel_slots, do: positive(:parallel_slots, System.schedulers_online())
 
+  def pool_size, do: positive(:pool_size, System.schedulers_online())
+
+  defp positive(key, default) do
+    case Application.get_env(:py, key, default) do
       n when is_integer(n) and n > 0 ->
         n
 
       other ->
         raise ArgumentError,
-              "config :py, parallel_slots: must be a positive integer, got: #{inspect(other)}"
-    end
-  end
-
-  def pool_size do
-    case Application.get_env(:py, :pool_size) do
-      nil ->
-        System.schedulers_online()
-
-      n when is_integer(n) and n > 0 ->
-        n
-
-      other ->
-        raise ArgumentError,
-              "config :py, pool_size: must be a positive integer, got: #{inspect(other)}"
+              "config :py, #{key}: must be a positive integer, got: #{inspect(other)}"
     end
   end
 end

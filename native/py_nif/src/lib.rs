@@ -138,22 +138,8 @@ fn submit<'a>(
     reply_ref: Term<'a>,
     group_leader: LocalPid,
     request: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let state = JobState::new(ctx.0.clone());
-    let owned = OwnedEnv::new();
-    let job = Job {
-        state: state.clone(),
-        reply_ref: owned.save(reply_ref),
-        request: owned.save(request),
-        env: owned,
-        caller: env.pid(),
-        group_leader,
-        namespace,
-    };
-    match ctx.0.submit(job) {
-        Ok(()) => Ok((atoms::ok(), ResourceArc::new(JobRes(state))).encode(env)),
-        Err(()) => Ok((atoms::error(), atoms::closed()).encode(env)),
-    }
+) -> Term<'a> {
+    queue(env, &ctx.0, namespace, reply_ref, group_leader, request)
 }
 
 /// Queues `request` on the thread that owns `object` (its interpreter),
@@ -166,8 +152,21 @@ fn submit_to_owner<'a>(
     reply_ref: Term<'a>,
     group_leader: LocalPid,
     request: Term<'a>,
-) -> NifResult<Term<'a>> {
+) -> Term<'a> {
     let context = Context::new(object.owner.clone(), false);
+    queue(env, &context, None, reply_ref, group_leader, request)
+}
+
+/// Copies the request into an owned env and queues it on the context:
+/// `{:ok, job}` or `{:error, :closed}`.
+fn queue<'a>(
+    env: Env<'a>,
+    context: &std::sync::Arc<Context>,
+    namespace: Option<ResourceArc<NamespaceRes>>,
+    reply_ref: Term<'a>,
+    group_leader: LocalPid,
+    request: Term<'a>,
+) -> Term<'a> {
     let state = JobState::new(context.clone());
     let owned = OwnedEnv::new();
     let job = Job {
@@ -177,11 +176,11 @@ fn submit_to_owner<'a>(
         env: owned,
         caller: env.pid(),
         group_leader,
-        namespace: None,
+        namespace,
     };
     match context.submit(job) {
-        Ok(()) => Ok((atoms::ok(), ResourceArc::new(JobRes(state))).encode(env)),
-        Err(()) => Ok((atoms::error(), atoms::closed()).encode(env)),
+        Ok(()) => (atoms::ok(), ResourceArc::new(JobRes(state))).encode(env),
+        Err(()) => (atoms::error(), atoms::closed()).encode(env),
     }
 }
 

@@ -13,7 +13,7 @@ mod runtime;
 mod slot;
 mod worker;
 
-use rustler::{Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
+use rustler::{Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 use std::time::Duration;
 use worker::{Cancel, Context, ContextRes, Job, JobRes, JobState, Namespace, NamespaceRes};
 

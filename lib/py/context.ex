@@ -239,9 +239,12 @@ defmodule Py.Context do
     end
   end
 
+  # After a timeout: drop io replies and callback requests that were already
+  # on their way for this call.
   defp flush_io(mref) do
     receive do
       {:io_reply, ^mref, _} -> flush_io(mref)
+      {^mref, :callback, _handle, _name, _args} -> flush_io(mref)
     after
       0 -> :ok
     end

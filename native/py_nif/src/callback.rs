@@ -135,7 +135,6 @@ fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<
         ));
     }
     let Some((env, result)) = worker::await_callback(py, id, &state) else {
-        worker::forget_answer(id);
         return Err(raise_from_erlang(
             py,
             "Interrupted",

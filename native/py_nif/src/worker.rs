@@ -72,7 +72,9 @@ struct Serving {
 
 thread_local! {
     static SERVING: Cell<Option<Serving>> = const { Cell::new(None) };
-    /// Callback answers that arrived while an inner wait was running.
+    /// Ids of the callbacks this thread's (nested) waits are waiting for.
+    static WAITING: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Answers for outer waits that arrived while an inner wait was running.
     static ANSWERS: std::cell::RefCell<std::collections::HashMap<u64, (OwnedEnv, SavedTerm)>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
@@ -96,6 +98,21 @@ pub fn await_callback<'py>(
             &*(serving.cache as *const request::CodeCache<'py>),
         )
     };
+    WAITING.with(|w| w.borrow_mut().push(id));
+    let answer = serve_until_answer(py, id, job, runner, rx, cache);
+    WAITING.with(|w| w.borrow_mut().retain(|&w| w != id));
+    ANSWERS.with(|a| a.borrow_mut().remove(&id));
+    answer
+}
+
+fn serve_until_answer<'py>(
+    py: Python<'py>,
+    id: u64,
+    job: &JobState,
+    runner: &Arc<Runner>,
+    rx: &flume::Receiver<Msg>,
+    cache: &request::CodeCache<'py>,
+) -> Option<(OwnedEnv, SavedTerm)> {
     loop {
         if let Some(answer) = ANSWERS.with(|a| a.borrow_mut().remove(&id)) {
             return Some(answer);
@@ -113,9 +130,11 @@ pub fn await_callback<'py>(
                 if answer_id == id {
                     return Some((env, result));
                 }
-                // An outer wait's answer, or a late one nobody waits for
-                // (dropped when its wait has ended: see `forget_answer`).
-                ANSWERS.with(|a| a.borrow_mut().insert(answer_id, (env, result)));
+                // An outer wait's answer is kept for it; a late one that
+                // nobody waits for any more is dropped.
+                if WAITING.with(|w| w.borrow().contains(&answer_id)) {
+                    ANSWERS.with(|a| a.borrow_mut().insert(answer_id, (env, result)));
+                }
             }
             Ok(Msg::Job(nested)) => {
                 if !nested.state.ctx.closed.load(Ordering::Acquire) {
@@ -126,11 +145,6 @@ pub fn await_callback<'py>(
             Ok(Msg::Wake) => {}
         }
     }
-}
-
-/// Drops an answer that may still arrive for a wait that has ended.
-pub fn forget_answer(id: u64) {
-    ANSWERS.with(|a| a.borrow_mut().remove(&id));
 }
 
 /// The runner this thread serves, if any.

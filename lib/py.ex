@@ -165,6 +165,36 @@ defmodule Py do
   end
 
   @doc """
+  Calls `module.function(*args)` and streams the items of the iterator or
+  generator it returns, lazily, fetching them `:chunk_size` at a time
+  (default 100).
+
+      Py.exec("def count(n):\n    yield from range(n)")
+      Py.stream(:builtins, :range, [5]) |> Enum.to_list()   #=> [0, 1, 2, 3, 4]
+
+  Stopping early (`Enum.take/2`) closes a generator (its `finally` runs).
+  The stream runs on the context the enumerating process is bound to (or
+  `:context` / `:pool`); enumerate it in the process that made it when it
+  runs in the parallel pool. Takes the options of `call/4`; a failure
+  raises `Py.Error` while enumerating. See `docs/streaming-and-async.md`.
+  """
+  @spec stream(name | Py.Object.t(), name | nil, list, keyword) :: Enumerable.t()
+  def stream(module, function, args \\ [], opts \\ []) do
+    Py.Stream.new(fn run_opts -> call!(module, function, args, run_opts) end, opts)
+  end
+
+  @doc """
+  Evaluates `code` and streams the items of the iterable it returns, like
+  `stream/4`:
+
+      Py.stream_eval("(n * n for n in range(4))") |> Enum.to_list()   #=> [0, 1, 4, 9]
+  """
+  @spec stream_eval(String.t(), map | keyword, keyword) :: Enumerable.t()
+  def stream_eval(code, bindings \\ %{}, opts \\ []) do
+    Py.Stream.new(fn run_opts -> eval!(code, bindings, run_opts) end, opts)
+  end
+
+  @doc """
   Makes an Elixir function callable from Python.
 
   In Python, `from erlang import name`, `erlang.name(...)` and
@@ -245,6 +275,9 @@ defmodule Py do
 
   defp bang({:ok, value}), do: value
   defp bang({:error, error}), do: raise(error)
+
+  @doc false
+  def run_request(request, opts), do: run(request, opts)
 
   defp run(request, opts) do
     timeout =

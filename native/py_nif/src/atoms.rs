@@ -34,6 +34,8 @@ rustler::atoms! {
     r#ref = "ref",
     r#type = "type",
     kwargs,
+    next_chunk,
+    close,
     callback,
     main,
     parallel,

@@ -6,6 +6,8 @@
 //! - `{:exec, code}`
 //! - `{:getattr, target, name, ret}`
 //! - `{:repr, target}`
+//! - `{:next_chunk, iterator, count}`: up to `count` items, `{items, done}`
+//! - `{:close, target}`: calls `target.close()` if it has one
 //!
 //! `target` is a module name (string or atom) or a `%Py.Object{}`; `ret` is
 //! `:auto` (convert the result) or `:object` (return a `%Py.Object{}`).
@@ -120,6 +122,20 @@ pub fn execute<'a, 'py>(
             let result = target.getattr(text(*name, "attribute name")?)?;
             respond(py, env, ctx, &result, *ret)
         }
+        [_, iterator, count] if tag == atoms::next_chunk() => {
+            let iterator = resolve_target(py, *iterator)?;
+            let count: usize = count
+                .decode()
+                .map_err(|_| invalid("the chunk size must be a positive integer"))?;
+            next_chunk(py, env, ctx, &iterator, count)
+        }
+        [_, target] if tag == atoms::close() => {
+            let target = resolve_target(py, *target)?;
+            if target.hasattr("close")? {
+                target.call_method0("close")?;
+            }
+            Ok(atoms::nil().encode(env))
+        }
         [_, target] if tag == atoms::repr() => {
             let target = resolve_target(py, *target)?;
             let repr = target.repr()?;
@@ -127,6 +143,29 @@ pub fn execute<'a, 'py>(
         }
         _ => Err(invalid("unknown request")),
     }
+}
+
+/// Up to `count` items from an iterator: `{items, done}`.
+fn next_chunk<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    ctx: &Arc<Runner>,
+    iterator: &Bound<'_, PyAny>,
+    count: usize,
+) -> JobResult<Term<'a>> {
+    let mut items = Vec::with_capacity(count.min(4096));
+    let mut iter = iterator.try_iter()?;
+    let mut done = false;
+    while items.len() < count {
+        match iter.next() {
+            Some(item) => items.push(to_term(py, env, &item?, ctx, 0)?),
+            None => {
+                done = true;
+                break;
+            }
+        }
+    }
+    Ok((items, done).encode(env))
 }
 
 fn invalid(message: &str) -> Failure {

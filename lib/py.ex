@@ -49,6 +49,7 @@ defmodule Py do
   """
 
   alias Py.{Context, Error, Pool}
+  require Logger
 
   @binding :"$py_binding"
 
@@ -192,6 +193,73 @@ defmodule Py do
   @spec stream_eval(String.t(), map | keyword, keyword) :: Enumerable.t()
   def stream_eval(code, bindings \\ %{}, opts \\ []) do
     Py.Stream.new(fn run_opts -> eval!(code, bindings, run_opts) end, opts)
+  end
+
+  @doc """
+  Starts `call/4` in the background and returns a `Task` at once; get the
+  result (`{:ok, value}` or `{:error, %Py.Error{}}`) with `await/2`.
+
+  The call runs in a process that takes over the caller's bindings, so it
+  runs on the same context and namespace. A coroutine result is awaited on
+  the context's event loop, as in every call.
+
+      task = Py.async_call(:math, :factorial, [20])
+      {:ok, 2432902008176640000} = Py.await(task)
+  """
+  @spec async_call(name | Py.Object.t(), name | nil, list, keyword) :: Task.t()
+  def async_call(module, function, args \\ [], opts \\ []) do
+    inherited = Py.Callbacks.inheritance()
+
+    Task.async(fn ->
+      Py.Callbacks.inherit(inherited)
+      call(module, function, args, opts)
+    end)
+  end
+
+  @doc """
+  Waits for a `async_call/4` task: `{:ok, value}` or `{:error, %Py.Error{}}`
+  (a `:timeout` error after `timeout` ms, default 30 000 or
+  `config :py, timeout:`; the call goes on in the background).
+  """
+  @spec await(Task.t(), timeout) :: result(term)
+  def await(%Task{} = task, timeout \\ nil) do
+    timeout = timeout || Py.Config.default_timeout()
+
+    case Task.yield(task, timeout) do
+      {:ok, result} ->
+        result
+
+      {:exit, reason} ->
+        {:error, %Error{kind: :internal, message: "the call exited: #{inspect(reason)}"}}
+
+      nil ->
+        {:error, Error.timeout(timeout)}
+    end
+  end
+
+  @doc """
+  Fire and forget: runs `call/4` in the background and returns `:ok` at
+  once. A failure is logged as a warning (nobody awaits it).
+  """
+  @spec cast(name | Py.Object.t(), name | nil, list, keyword) :: :ok
+  def cast(module, function, args \\ [], opts \\ []) do
+    inherited = Py.Callbacks.inheritance()
+
+    spawn(fn ->
+      Py.Callbacks.inherit(inherited)
+
+      case call(module, function, args, opts) do
+        {:ok, _} ->
+          :ok
+
+        {:error, error} ->
+          Logger.warning(
+            "Py.cast #{inspect(module)}.#{function} failed: " <> Exception.message(error)
+          )
+      end
+    end)
+
+    :ok
   end
 
   @doc """

@@ -28,15 +28,32 @@ defmodule Py.Callbacks do
   # keeps waiting for its Python call), with the caller's bindings and group
   # leader, so Python called from the callback runs on the same context.
   def spawn_callback(handle, name, args) do
-    bindings = for {{:"$py_binding", _} = k, v} <- Process.get(), do: {k, v}
-    bindings = bindings ++ for {:"$py_binding" = k, v} <- Process.get(), do: {k, v}
-    group_leader = Process.group_leader()
+    inherited = inheritance()
 
     spawn_link(fn ->
-      Process.group_leader(self(), group_leader)
-      Enum.each(bindings, fn {k, v} -> Process.put(k, v) end)
+      inherit(inherited)
       Py.Native.callback_reply(handle, run(name, args))
     end)
+  end
+
+  @doc false
+  # What a helper process takes over from the process that starts it: its
+  # py bindings (so its calls run on the same contexts, in the same
+  # namespaces) and its group leader (so Python output goes to the same
+  # place).
+  def inheritance do
+    bindings =
+      for {key, value} <- Process.get(),
+          match?(:"$py_binding", key) or match?({:"$py_binding", _}, key),
+          do: {key, value}
+
+    {bindings, Process.group_leader()}
+  end
+
+  @doc false
+  def inherit({bindings, group_leader}) do
+    Process.group_leader(self(), group_leader)
+    Enum.each(bindings, fn {key, value} -> Process.put(key, value) end)
   end
 
   defp run(name, args) do

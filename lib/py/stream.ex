@@ -37,6 +37,6 @@ defmodule Py.Stream do
 
   defp iterator(start, run_opts) do
     iterable = start.([{:return, :object} | run_opts])
-    Py.call!(:builtins, :iter, [iterable], [{:return, :object} | run_opts])
+    Py.call!(:erlang, :_iterator, [iterable], [{:return, :object} | run_opts])
   end
 end

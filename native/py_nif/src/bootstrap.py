@@ -111,3 +111,76 @@ def __getattr__(name):
     function.__name__ = name
     function.__qualname__ = name
     return function
+
+
+# asyncio support: each runner thread has one event loop, made on first use.
+_loops = None
+
+
+def _loop():
+    global _loops
+    import asyncio
+    import threading
+
+    if _loops is None:
+        _loops = threading.local()
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        # The thread's current loop, so asyncio.gather() and friends called
+        # outside a coroutine attach their futures to it.
+        asyncio.set_event_loop(loop)
+        _loops.loop = loop
+    return loop
+
+
+def _install_loop_policy():
+    # asyncio.get_event_loop() (used by asyncio.gather() and friends outside
+    # a coroutine) finds this thread's loop, made on first use, on every
+    # thread py runs Python on.
+    import asyncio
+
+    class _Policy(asyncio.DefaultEventLoopPolicy):
+        def get_event_loop(self):
+            return _loop()
+
+    asyncio.set_event_loop_policy(_Policy())
+
+
+_install_loop_policy()
+
+
+def _await(awaitable):
+    """Runs an awaitable to completion on this thread's event loop."""
+    return _loop().run_until_complete(awaitable)
+
+
+def _iterator(obj):
+    """An iterator or async iterator over obj."""
+    if hasattr(type(obj), "__anext__"):
+        return obj
+    if hasattr(type(obj), "__aiter__"):
+        return obj.__aiter__()
+    return iter(obj)
+
+
+def _anext_chunk(iterator, count):
+    """Up to count items from an async iterator: (items, done)."""
+
+    async def take():
+        items = []
+        while len(items) < count:
+            try:
+                items.append(await iterator.__anext__())
+            except StopAsyncIteration:
+                return items, True
+        return items, False
+
+    return _await(take())
+
+
+def _close(iterator):
+    if hasattr(iterator, "aclose"):
+        _await(iterator.aclose())
+    elif hasattr(iterator, "close"):
+        iterator.close()

@@ -131,9 +131,7 @@ pub fn execute<'a, 'py>(
         }
         [_, target] if tag == atoms::close() => {
             let target = resolve_target(py, *target)?;
-            if target.hasattr("close")? {
-                target.call_method0("close")?;
-            }
+            erlang_helper(py, "_close")?.call1((target,))?;
             Ok(atoms::nil().encode(env))
         }
         [_, target] if tag == atoms::repr() => {
@@ -145,6 +143,29 @@ pub fn execute<'a, 'py>(
     }
 }
 
+/// Whether the object's type implements `__await__` (a type slot read: no
+/// attribute lookup on the hot path).
+fn is_awaitable(obj: &Bound<'_, PyAny>) -> bool {
+    type_slot(obj, |a| a.am_await.is_some())
+}
+
+fn is_async_iterator(obj: &Bound<'_, PyAny>) -> bool {
+    type_slot(obj, |a| a.am_anext.is_some())
+}
+
+fn type_slot(obj: &Bound<'_, PyAny>, check: impl Fn(&ffi::PyAsyncMethods) -> bool) -> bool {
+    // SAFETY: attached; a live object's type and its async slots are valid.
+    unsafe {
+        let async_methods = (*ffi::Py_TYPE(obj.as_ptr())).tp_as_async;
+        !async_methods.is_null() && check(&*async_methods)
+    }
+}
+
+/// A helper function of the `erlang` module (bootstrap.py).
+fn erlang_helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("erlang")?.getattr(name)
+}
+
 /// Up to `count` items from an iterator: `{items, done}`.
 fn next_chunk<'a>(
     py: Python<'_>,
@@ -153,6 +174,15 @@ fn next_chunk<'a>(
     iterator: &Bound<'_, PyAny>,
     count: usize,
 ) -> JobResult<Term<'a>> {
+    if is_async_iterator(iterator) {
+        let chunk = erlang_helper(py, "_anext_chunk")?.call1((iterator, count))?;
+        let (items, done): (Vec<Bound<'_, PyAny>>, bool) = chunk.extract()?;
+        let items = items
+            .iter()
+            .map(|item| to_term(py, env, item, ctx, 0))
+            .collect::<JobResult<Vec<_>>>()?;
+        return Ok((items, done).encode(env));
+    }
     let mut items = Vec::with_capacity(count.min(4096));
     let mut iter = iterator.try_iter()?;
     let mut done = false;
@@ -179,6 +209,15 @@ fn respond<'a>(
     result: &Bound<'_, PyAny>,
     ret: Term<'a>,
 ) -> JobResult<Term<'a>> {
+    // A coroutine (or any awaitable) is run to completion on the thread's
+    // event loop.
+    let awaited;
+    let result = if is_awaitable(result) {
+        awaited = erlang_helper(py, "_await")?.call1((result,))?;
+        &awaited
+    } else {
+        result
+    };
     if ret.decode::<Atom>().ok() == Some(atoms::py_object_ret()) {
         Ok(object::wrap(env, result, ctx))
     } else {

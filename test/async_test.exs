@@ -1,0 +1,73 @@
+defmodule Py.AsyncTest do
+  use ExUnit.Case, async: true
+
+  setup do
+    :ok =
+      Py.exec("""
+      import asyncio
+      events = []
+      async def probe(i):
+          events.append(("start", i))
+          await asyncio.sleep(0.2)
+          events.append(("end", i))
+          return i * 10
+      async def fail():
+          await asyncio.sleep(0)
+          raise ValueError("async failure")
+      async def ticks(n):
+          for i in range(n):
+              await asyncio.sleep(0)
+              yield i
+      """)
+
+    :ok
+  end
+
+  test "calling an async def function awaits it on the context's event loop" do
+    assert Py.eval("probe(4)") == {:ok, 40}
+    assert Py.call(:asyncio, :sleep, [0, "done"]) == {:ok, "done"}
+  end
+
+  test "gathered coroutines run concurrently on one loop" do
+    assert Py.eval("asyncio.gather(*(probe(i) for i in range(10)))") ==
+             {:ok, Enum.map(0..9, &(&1 * 10))}
+
+    {:ok, events} = Py.eval("events")
+    {starts, ends} = Enum.split_while(events, fn {kind, _} -> kind == "start" end)
+    # All ten started before the first one finished.
+    assert length(starts) == 10
+    assert length(ends) == 10 and Enum.all?(ends, &match?({"end", _}, &1))
+  end
+
+  test "async_call returns at once; await gets the result, errors included" do
+    task = Py.async_call(:builtins, :pow, [2, 10])
+    assert %Task{} = task
+    assert Py.await(task) == {:ok, 1024}
+
+    failing = Py.async_call(:operator, :truediv, [1, 0])
+    assert {:error, %Py.Error{type: "ZeroDivisionError"}} = Py.await(failing)
+  end
+
+  test "async_call runs on the caller's context and awaits coroutines" do
+    {:ok, probe} = Py.eval("probe", %{}, return: :object)
+    assert Py.await(Py.async_call(probe, nil, [7])) == {:ok, 70}
+  end
+
+  test "an async failure reaches whoever awaits" do
+    assert {:error, %Py.Error{type: "ValueError", message: "async failure"}} = Py.eval("fail()")
+  end
+
+  test "cast is fire and forget" do
+    me = self()
+    Py.register_function(:cast_probe, fn x -> send(me, {:cast_ran, x}) end)
+    assert Py.cast(:erlang, :call, ["cast_probe", 5]) == :ok
+    assert_receive {:cast_ran, 5}, 5_000
+    # A failing cast returns :ok too (its error is logged, not raised).
+    assert Py.cast(:operator, :truediv, [1, 0]) == :ok
+  end
+
+  test "async generators stream like generators" do
+    assert Py.stream_eval("ticks(5)", %{}, chunk_size: 2) |> Enum.to_list() == [0, 1, 2, 3, 4]
+    assert Py.stream_eval("ticks(1000)") |> Enum.take(3) == [0, 1, 2]
+  end
+end

@@ -28,7 +28,7 @@ defmodule Py.MixProject do
   def application do
     [
       mod: {Py.Application, []},
-      extra_applications: [:logger]
+      extra_applications: [:logger, :crypto]
     ]
   end
 

@@ -147,12 +147,14 @@ defmodule Py do
 
   @doc """
   What is running: Python version, executable, libpython, mode (`:worker`,
-  `:parallel` or `:free_threaded`), sub-interpreter slots, pool size.
+  `:parallel` or `:free_threaded`), sub-interpreter slots, pool size, and
+  the active virtual environment (`:venv`, a path or `nil`; see
+  `activate_venv/1`).
 
       Py.info()
       #=> %{python_version: "3.11.7", executable: "/usr/bin/python3",
       #     libpython: "/usr/lib/.../libpython3.11.so.1.0", mode: :worker,
-      #     slots: 0, pool_size: 2, live_objects: 0}
+      #     slots: 0, pool_size: 2, live_objects: 0, venv: nil}
   """
   @spec info() :: map
   def info do
@@ -161,7 +163,8 @@ defmodule Py do
       mode: Py.Native.mode(),
       slots: Py.Native.slot_count(),
       pool_size: Pool.size(),
-      live_objects: Py.Object.live_count()
+      live_objects: Py.Object.live_count(),
+      venv: Py.Venv.active()
     })
   end
 
@@ -325,6 +328,85 @@ defmodule Py do
     Process.delete(@binding)
     :ok
   end
+
+  # ------------------------------------------------------------ environments
+
+  @doc """
+  Activates the virtual environment at `path`: its packages import, in every
+  interpreter (the main one and each parallel-pool slot, including slots
+  made later). `Py.info/0` shows it under `:venv`.
+
+      :ok = Py.activate_venv("/srv/app/.venv")
+      {:ok, _} = Py.call(:requests, :get, ["https://example.com"])
+
+  The interpreter stays the one py was built for, so the venv must be for
+  the same Python major.minor. Its site-packages (and what their `.pth`
+  files add) go on `sys.path` ahead of the site-packages already there, and
+  `sys.prefix` and `VIRTUAL_ENV` point at it. Activating another venv
+  replaces the active one. A directory that is not a venv, or a venv of
+  another Python, gives an `:environment` error saying what to do.
+
+  To activate one at start-up: `config :py, venv: "/srv/app/.venv"`.
+  See `docs/environments.md`.
+  """
+  @spec activate_venv(Path.t()) :: :ok | {:error, Error.t()}
+  def activate_venv(path), do: Py.Venv.activate(path)
+
+  @doc """
+  Deactivates the active virtual environment: its entries leave `sys.path`
+  and `sys.prefix` and `VIRTUAL_ENV` are restored, in every interpreter.
+  Modules already imported from it stay loaded (Python cannot unload them);
+  new imports no longer find it.
+  """
+  @spec deactivate_venv() :: :ok | {:error, Error.t()}
+  def deactivate_venv, do: Py.Venv.deactivate()
+
+  @doc """
+  Installs Python packages from PyPI into a cached virtual environment and
+  activates it, like `Mix.install/2` for Elixir (for notebooks, scripts and
+  apps alike):
+
+      {:ok, _venv} = Py.install(["six==1.*", "python-dateutil>=2.8"])
+      Py.eval("__import__('dateutil').__version__")
+
+  `requirements` is a list of pip requirement strings, or the text of a
+  `pyproject.toml` with a `[project]` table (its `dependencies` are
+  installed):
+
+      Py.install(\"\"\"
+      [project]
+      name = "notebook"
+      version = "0.1.0"
+      dependencies = ["six==1.*"]
+      \"\"\")
+
+  The venv lives in `<cache>/venvs/<hash>`, the hash taken over the
+  requirements and the running Python, so a second call with the same
+  requirements reuses it at once, without running an installer (offline
+  too). It is made from the base interpreter of the Python py runs, with
+  [uv](https://docs.astral.sh/uv/) when `uv` is on PATH (fast) and with
+  `python -m venv` and pip otherwise. The installer's output is streamed to
+  the caller's group leader (the IEx shell, the Livebook cell). Returns
+  `{:ok, venv_path}`; if the installer fails, an `:environment` error
+  carries its own message, and nothing is left in the cache.
+
+  Options:
+
+    * `:cache_dir` - where venvs go. Default: the `PY_CACHE_DIR`
+      environment variable, else `config :py, cache_dir:`, else
+      `:filename.basedir(:user_cache, "py")`
+    * `:installer` - `:auto` (default; `config :py, installer:`), `:uv` or
+      `:pip`
+    * `:force` - `true` to make the venv again even if it is cached
+    * `:progress` - `false` to print nothing
+    * `:activate` - `false` to only make the venv (activate it later with
+      `activate_venv/1`)
+  """
+  @spec install([String.t()] | String.t(), keyword) :: result(Path.t())
+  def install(requirements, opts \\ []), do: Py.Install.install(requirements, opts)
+
+  @doc "Like `install/2` but returns the venv path or raises `Py.Error`."
+  def install!(requirements, opts \\ []), do: bang(install(requirements, opts))
 
   # ------------------------------------------------------------ internals
 

@@ -26,5 +26,10 @@ end
 
 exclude = if(parallel?, do: [], else: [:parallel]) ++ if(numpy?, do: [], else: [:numpy])
 
+# Tests that need PyPI (`:network`) or build py from scratch (`:notebook`)
+# run when included: `mix test --include network --include notebook`
+# (scripts/test.sh does so in the py311 lane).
+exclude = exclude ++ [:network, :notebook]
+
 IO.puts("py test run: Python #{info.python_version} at #{info.executable}, mode #{info.mode}")
 ExUnit.start(exclude: exclude)

@@ -8,7 +8,16 @@ defmodule Py.Application do
       {:ok, _info} ->
         Py.Config.load()
         Py.Router.load()
+        start_children()
 
+      {:error, error} ->
+        {:error, Exception.message(error)}
+    end
+  end
+
+  defp start_children do
+    case Py.Venv.activate_configured() do
+      :ok ->
         children = [
           Py.Context.Registry,
           {Py.Pool, name: :default, size: Py.Config.pool_size()}
@@ -17,7 +26,7 @@ defmodule Py.Application do
         Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor)
 
       {:error, error} ->
-        {:error, Exception.message(error)}
+        {:error, "config :py, venv: " <> Exception.message(error)}
     end
   end
 end

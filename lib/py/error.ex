@@ -14,6 +14,9 @@ defmodule Py.Error do
         the message says which value and where in it
       * `:invalid` - the request itself was malformed (bad name, bad args)
       * `:runtime` - the Python runtime is not available
+      * `:environment` - a virtual environment cannot be used (not a venv,
+        made for another Python), or `Py.install/2` failed; the message
+        carries the installer's own output
       * `:internal` - a bug in `py`; please report it
     * `:type` - the Python exception type, e.g. `"ValueError"` or
       `"json.decoder.JSONDecodeError"` (module-qualified unless builtin)
@@ -30,7 +33,15 @@ defmodule Py.Error do
       "call timed out after 500 ms"
   """
 
-  @type kind :: :python | :timeout | :closed | :conversion | :invalid | :runtime | :internal
+  @type kind ::
+          :python
+          | :timeout
+          | :closed
+          | :conversion
+          | :invalid
+          | :runtime
+          | :environment
+          | :internal
 
   @type t :: %__MODULE__{
           kind: kind,

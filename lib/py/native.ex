@@ -40,6 +40,8 @@ defmodule Py.Native do
   def callback_reply(_handle, _result), do: err()
   def live_objects, do: err()
   def await_live_objects(_limit, _timeout_ms), do: err()
+  def venv_set(_spec), do: err()
+  def venv_current, do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

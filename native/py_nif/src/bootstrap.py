@@ -184,3 +184,55 @@ def _close(iterator):
         _await(iterator.aclose())
     elif hasattr(iterator, "close"):
         iterator.close()
+
+
+# Virtual environments (see venv.rs): what _set_venv last did in this
+# interpreter, to undo it: (added sys.path entries, saved prefix,
+# exec_prefix, VIRTUAL_ENV).
+_venv = None
+
+
+def _set_venv(spec):
+    """Makes this interpreter use the venv `spec`, (prefix, site_dirs), or
+    none (None), undoing the previous activation first. The venv's
+    site-packages (and what their .pth files add) go on sys.path before the
+    site-packages that were there, as in the venv's own interpreter; modules
+    already imported stay imported."""
+    global _venv
+    import importlib
+    import os
+    import site
+
+    if _venv is not None:
+        added, prefix, exec_prefix, env = _venv
+        _venv = None
+        sys.path[:] = [p for p in sys.path if p not in added]
+        for p in added:
+            sys.path_importer_cache.pop(p, None)
+        sys.prefix, sys.exec_prefix = prefix, exec_prefix
+        if env is None:
+            os.environ.pop("VIRTUAL_ENV", None)
+        elif os.environ.get("VIRTUAL_ENV") != env:
+            os.environ["VIRTUAL_ENV"] = env
+    if spec is not None:
+        prefix, site_dirs = spec
+        saved = (sys.prefix, sys.exec_prefix, os.environ.get("VIRTUAL_ENV"))
+        before = set(sys.path)
+        for d in site_dirs:
+            site.addsitedir(d)
+        added = [p for p in sys.path if p not in before]
+        rest = [p for p in sys.path if p in before]
+        at = next(
+            (
+                i
+                for i, p in enumerate(rest)
+                if os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")
+            ),
+            len(rest),
+        )
+        sys.path[:] = rest[:at] + added + rest[at:]
+        sys.prefix = sys.exec_prefix = prefix
+        if os.environ.get("VIRTUAL_ENV") != prefix:
+            os.environ["VIRTUAL_ENV"] = prefix
+        _venv = (added,) + saved
+    importlib.invalidate_caches()

@@ -11,6 +11,7 @@ mod request;
 mod runtime;
 #[cfg(all(feature = "parallel", Py_3_12))]
 mod slot;
+mod venv;
 mod worker;
 
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
@@ -226,6 +227,26 @@ fn live_objects() -> i64 {
 #[rustler::nif(schedule = "DirtyIo")]
 fn await_live_objects(limit: i64, timeout_ms: u64) -> bool {
     object::wait_live_at_most(limit, Duration::from_millis(timeout_ms))
+}
+
+/// Makes `{prefix, site_dirs}` the active virtual environment in every
+/// interpreter (`nil` deactivates): `:ok` or `{:error, message}`.
+#[rustler::nif(schedule = "DirtyIo")]
+fn venv_set(env: Env, spec: Option<(String, Vec<String>)>) -> Term {
+    if runtime::get().is_none() {
+        return (atoms::error(), "the Python runtime is not started").encode(env);
+    }
+    let spec = spec.map(|(prefix, site_dirs)| venv::Spec { prefix, site_dirs });
+    match venv::set(spec) {
+        Ok(()) => atoms::ok().encode(env),
+        Err(message) => (atoms::error(), message).encode(env),
+    }
+}
+
+/// The active virtual environment's prefix, or `nil`.
+#[rustler::nif]
+fn venv_current() -> Option<String> {
+    venv::current()
 }
 
 rustler::init!("Elixir.Py.Native");

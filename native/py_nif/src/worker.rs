@@ -59,6 +59,9 @@ pub enum Msg {
         env: OwnedEnv,
         result: SavedTerm,
     },
+    /// Apply the current venv to this runner's interpreter (see `venv`).
+    #[cfg_attr(not(all(feature = "parallel", Py_3_12)), allow(dead_code))]
+    ApplyVenv(flume::Sender<Result<(), String>>),
 }
 
 /// What a serving runner thread needs to serve its queue again from inside
@@ -142,6 +145,9 @@ fn serve_until_answer<'py>(
                 }
             }
             Ok(Msg::Release(ptr)) => ptr.release(py),
+            Ok(Msg::ApplyVenv(done)) => {
+                let _ = done.send(crate::venv::apply_current(py));
+            }
             Ok(Msg::Wake) => {}
         }
     }
@@ -307,6 +313,9 @@ impl Runner {
             };
             match msg {
                 Msg::Release(ptr) => ptr.release(py),
+                Msg::ApplyVenv(done) => {
+                    let _ = done.send(crate::venv::apply_current(py));
+                }
                 Msg::Wake | Msg::CallbackReply { .. } => {}
                 Msg::Job(job) => {
                     if !self.closed.load(Ordering::Acquire)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, once per Python lane, each lane with its own build path:
-#   py311: the project venv (.venv, from python3)
+#   py311: the project venv (.venv, from python3), plus the :network and
+#     :notebook tests
 #   py313: the pyenv 3.13 venv (.venv-py313); skipped loudly when absent
 #   py313-parallel: the same Python with the parallel pool built in
 #     (PY_PARALLEL=1), plus the VM exit check (test/exit_check.sh)
@@ -22,7 +23,9 @@ lane() {
   fi
 }
 
-lane py311 "$PWD/.venv/bin/python" "$@"
+# The tests that need PyPI (:network) or build py with Mix.install
+# (:notebook) run once, in this lane.
+lane py311 "$PWD/.venv/bin/python" --include network --include notebook "$@"
 
 if [ -x .venv-py313/bin/python ]; then
   lane py313 "$PWD/.venv-py313/bin/python" "$@"

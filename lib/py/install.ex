@@ -196,11 +196,16 @@ defmodule Py.Install do
 
     case installer do
       {:uv, uv} ->
-        run(uv, ["pip", "install", "--python", venv_python(dir), "-r", file], output, "uv")
+        run(
+          uv,
+          ["pip", "install", "--python", venv_python(dir), "-r", file],
+          output,
+          "uv pip install"
+        )
 
       :pip ->
         args = ["-m", "pip", "install", "--no-input", "--progress-bar", "off", "-r", file]
-        run(venv_python(dir), args, output, "pip")
+        run(venv_python(dir), args, output, "pip install")
     end
   end
 

@@ -8,25 +8,17 @@ defmodule Py.Application do
       {:ok, _info} ->
         Py.Config.load()
         Py.Router.load()
-        start_children()
 
-      {:error, error} ->
-        {:error, Exception.message(error)}
-    end
-  end
-
-  defp start_children do
-    case Py.Venv.activate_configured() do
-      :ok ->
         children = [
           Py.Context.Registry,
+          Py.Venv,
           {Py.Pool, name: :default, size: Py.Config.pool_size()}
         ]
 
         Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor)
 
       {:error, error} ->
-        {:error, "config :py, venv: " <> Exception.message(error)}
+        {:error, Exception.message(error)}
     end
   end
 end

@@ -31,12 +31,24 @@ defmodule Py.Venv do
   @spec active() :: String.t() | nil
   def active, do: Py.Native.venv_current()
 
-  @doc "Activates `config :py, venv: path` (at application start)."
-  @spec activate_configured() :: :ok | {:error, Error.t()}
-  def activate_configured do
+  # A step of the application's start: activates `config :py, venv:`
+  # before the pool starts, or fails the start with the reason.
+  @doc false
+  def child_spec(_) do
+    %{id: __MODULE__, start: {__MODULE__, :start_configured, []}, restart: :temporary}
+  end
+
+  @doc false
+  def start_configured do
     case Application.get_env(:py, :venv) do
-      nil -> :ok
-      path -> activate(path)
+      nil ->
+        :ignore
+
+      path ->
+        case activate(path) do
+          :ok -> :ignore
+          {:error, error} -> {:error, "config :py, venv: " <> Exception.message(error)}
+        end
     end
   end
 

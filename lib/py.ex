@@ -147,12 +147,14 @@ defmodule Py do
 
   @doc """
   What is running: Python version, executable, libpython, mode (`:worker`,
-  `:parallel` or `:free_threaded`), sub-interpreter slots, pool size.
+  `:parallel` or `:free_threaded`), sub-interpreter slots, pool size, and
+  where the NIF came from (`nif:` `:source` or `{:precompiled, tarball}`,
+  see docs/packaging.md).
 
       Py.info()
       #=> %{python_version: "3.11.7", executable: "/usr/bin/python3",
       #     libpython: "/usr/lib/.../libpython3.11.so.1.0", mode: :worker,
-      #     slots: 0, pool_size: 2, live_objects: 0}
+      #     slots: 0, pool_size: 2, live_objects: 0, nif: :source}
   """
   @spec info() :: map
   def info do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite, once per Python lane, each lane with its own build path:
-#   py311: the project venv (.venv, from python3)
+#   py311: the project venv (.venv, from python3), plus the packaging tests
 #   py313: the pyenv 3.13 venv (.venv-py313); skipped loudly when absent
 #   py313-parallel: the same Python with the parallel pool built in
 #     (PY_PARALLEL=1), plus the VM exit check (test/exit_check.sh)
@@ -22,7 +22,9 @@ lane() {
   fi
 }
 
-lane py311 "$PWD/.venv/bin/python" "$@"
+# The packaging tests (precompiled NIFs, Mix.install, Livebook) run in this
+# lane only: they start many VMs and do not depend on the Python lane.
+PY_PACKAGING_TESTS=1 lane py311 "$PWD/.venv/bin/python" "$@"
 
 if [ -x .venv-py313/bin/python ]; then
   lane py313 "$PWD/.venv-py313/bin/python" "$@"

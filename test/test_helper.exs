@@ -26,5 +26,9 @@ end
 
 exclude = if(parallel?, do: [], else: [:parallel]) ++ if(numpy?, do: [], else: [:numpy])
 
+# The packaging tests (precompiled NIFs, Mix.install, Livebook) start many
+# VMs; scripts/test.sh runs them in one lane (PY_PACKAGING_TESTS=1).
+exclude = exclude ++ if(System.get_env("PY_PACKAGING_TESTS") == "1", do: [], else: [:packaging])
+
 IO.puts("py test run: Python #{info.python_version} at #{info.executable}, mode #{info.mode}")
 ExUnit.start(exclude: exclude)

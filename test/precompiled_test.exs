@@ -24,6 +24,8 @@ defmodule Py.PrecompiledTest do
     File.mkdir_p!(tmp)
     saved = for var <- ~w(PY_BUILD PY_CHECKSUM_FILE PY_CACHE_DIR), do: {var, System.get_env(var)}
     saved_config = Application.get_all_env(:py)
+    # This checkout's config/config.exs forces source builds.
+    Application.delete_env(:py, :force_build)
     System.delete_env("PY_BUILD")
     Mix.shell(Mix.Shell.Process)
     System.put_env("PY_CACHE_DIR", Path.join(tmp, "cache"))
@@ -33,9 +35,8 @@ defmodule Py.PrecompiledTest do
       for {var, value} <- saved,
           do: if(value, do: System.put_env(var, value), else: System.delete_env(var))
 
-      for {key, _} <- Application.get_all_env(:py),
-          not Keyword.has_key?(saved_config, key),
-          do: Application.delete_env(:py, key)
+      for {key, _} <- Application.get_all_env(:py), do: Application.delete_env(:py, key)
+      Application.put_all_env(py: saved_config)
 
       Mix.shell(Mix.Shell.IO)
       File.rm_rf!(tmp)

@@ -22,9 +22,13 @@ defmodule Mix.Tasks.Py.Precompile do
       this version in `--out`, so tarballs built on other machines can be
       copied there first.
     * `--target-dir DIR` - cargo's target directory (default `<out>/target`).
+    * `--checksums-only` - build nothing; write the checksum file for the
+      tarballs already in `--out` (the last step of a release, after the
+      tarballs of every target were collected there).
 
-  Needs cargo. The artifacts link libpython through `$ORIGIN`, so they work
-  with the same Python X.Y wherever it is installed.
+  Needs cargo, and Linux: the artifacts find libpython through an `$ORIGIN`
+  rpath and a link the installer makes, so they work with the same Python
+  X.Y wherever it is installed.
   """
 
   use Mix.Task
@@ -36,7 +40,8 @@ defmodule Mix.Tasks.Py.Precompile do
     variant: :keep,
     out: :string,
     checksum_file: :string,
-    target_dir: :string
+    target_dir: :string,
+    checksums_only: :boolean
   ]
 
   @impl true
@@ -55,12 +60,39 @@ defmodule Mix.Tasks.Py.Precompile do
     out = Path.expand(opts[:out] || Path.join(root, "_build/precompiled"))
     target_dir = Path.expand(opts[:target_dir] || Path.join(out, "target"))
     checksum_file = Path.expand(opts[:checksum_file] || Path.join(root, "checksum-py.exs"))
+    File.mkdir_p!(out)
+    built = if opts[:checksums_only], do: [], else: build_all!(opts, out, version, target_dir)
+
+    sums =
+      for path <- Path.wildcard(Path.join(out, "libpy_nif-v#{version}-*.so.tar.gz")),
+          into: %{},
+          do: {Path.basename(path), Checksums.sha256(File.read!(path))}
+
+    if sums == %{} do
+      Mix.raise("mix py.precompile: there are no tarballs of version #{version} in #{out}")
+    end
+
+    File.write!(checksum_file, Checksums.format(sums))
+
+    Mix.shell().info(
+      "==> py.precompile: #{length(built)} built, #{map_size(sums)} listed in #{checksum_file}"
+    )
+
+    {built, checksum_file}
+  end
+
+  defp build_all!(opts, out, version, target_dir) do
+    if :os.type() != {:unix, :linux} do
+      Mix.raise(
+        "mix py.precompile builds Linux artifacts only (they find libpython through an " <>
+          "$ORIGIN rpath); on #{inspect(:os.type())} use source builds"
+      )
+    end
+
     variants = variants!(Keyword.get_values(opts, :variant))
     pythons = pythons(Keyword.get_values(opts, :python))
     nif = List.last(Target.nif_versions())
     triple = Target.triple()
-
-    File.mkdir_p!(out)
 
     built =
       for info <- pythons, features <- features_for(info, variants) do
@@ -77,18 +109,7 @@ defmodule Mix.Tasks.Py.Precompile do
       Mix.raise("mix py.precompile: nothing to build (no Python 3.10+ with a shared libpython)")
     end
 
-    sums =
-      for path <- Path.wildcard(Path.join(out, "libpy_nif-v#{version}-*.so.tar.gz")),
-          into: %{},
-          do: {Path.basename(path), Checksums.sha256(File.read!(path))}
-
-    File.write!(checksum_file, Checksums.format(sums))
-
-    Mix.shell().info(
-      "==> py.precompile: #{length(built)} built, #{map_size(sums)} listed in #{checksum_file}"
-    )
-
-    {built, checksum_file}
+    built
   end
 
   defp variants!([]), do: [:default, :parallel]

@@ -157,7 +157,7 @@ defmodule Py.PackagingTest do
     env =
       env(ctx, [
         {"PY_CHECKSUM_FILE", checksum},
-        {"PATH", Path.expand("~/.cargo/bin") <> ":/usr/bin:/bin"},
+        {"PATH", Path.expand("~/.cargo/bin") <> ":" <> elixir_path()},
         {"CARGO_TARGET_DIR", target_dir()},
         {"CARGO_HOME", System.get_env("CARGO_HOME") || Path.expand("~/.cargo")},
         {"RUSTUP_HOME", System.get_env("RUSTUP_HOME") || Path.expand("~/.rustup")}
@@ -232,13 +232,13 @@ defmodule Py.PackagingTest do
 
   defp target_dir, do: Path.join(Mix.Project.build_path(), "py_native/target")
 
-  # The environment of a child VM: no cargo, a private HOME, the test's
+  # The environment of a child VM: no cargo on PATH, a private HOME, the test's
   # checksum file, nothing inherited from this lane's build settings.
   defp env(ctx, extra) do
     home = Path.join(ctx.tmp, "home")
 
     base = %{
-      "PATH" => "/usr/bin:/bin",
+      "PATH" => elixir_path(),
       "HOME" => home,
       "MIX_HOME" => Path.join(home, ".mix"),
       "MIX_ENV" => "dev",
@@ -255,6 +255,14 @@ defmodule Py.PackagingTest do
     }
 
     Enum.to_list(Enum.into(extra, base))
+  end
+
+  # Where mix, elixir and erl are, and the basic tools: no cargo (~/.cargo/bin).
+  defp elixir_path do
+    dirs =
+      for exe <- ~w(mix elixir erl), path = System.find_executable(exe), do: Path.dirname(path)
+
+    Enum.join(Enum.uniq(dirs ++ ["/usr/bin", "/bin"]), ":")
   end
 
   # Mix.install and the notebook: offline, the tarball already in the

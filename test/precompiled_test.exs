@@ -214,6 +214,24 @@ defmodule Py.PrecompiledTest do
       assert error.message =~ "PY_CACHE_DIR"
     end
 
+    test "an unreachable server is a clear download error", ctx do
+      LoopbackHTTP.stop(ctx.server)
+      error = assert_raise Mix.Error, fn -> Precompiled.fetch!(ctx.artifact) end
+      assert error.message =~ "cannot connect to 127.0.0.1:"
+      assert error.message =~ "econnrefused"
+    end
+
+    test "a cache that cannot be written costs a warning, not the install", ctx do
+      not_a_dir = Path.join(ctx.tmp, "file")
+      File.write!(not_a_dir, "")
+      System.put_env("PY_CACHE_DIR", Path.join(not_a_dir, "cache"))
+
+      assert Precompiled.fetch!(ctx.artifact) == ctx.tarball
+      assert_received {:mix_shell, :error, [message]}
+      assert message =~ "could not cache #{@name}"
+      assert message =~ "PY_CACHE_DIR"
+    end
+
     test "file:// base URLs read from disk", ctx do
       artifact = %{ctx.artifact | url: "file://" <> Path.join(ctx.served, @name)}
       assert Precompiled.fetch!(artifact) == ctx.tarball

@@ -13,13 +13,20 @@ defmodule PyBuild.Download do
   end
 
   def get(url) do
-    {:ok, _} = Application.ensure_all_started(:inets)
     https? = String.starts_with?(url, "https://")
+    apps = if https?, do: [:inets, :ssl], else: [:inets]
 
-    if https? do
-      {:ok, _} = Application.ensure_all_started(:ssl)
+    case Enum.find(apps, &(not match?({:ok, _}, Application.ensure_all_started(&1)))) do
+      nil ->
+        request(url, https?)
+
+      app ->
+        {:error,
+         "OTP's #{app} application cannot be started (on Debian: apt-get install erlang-#{app})"}
     end
+  end
 
+  defp request(url, https?) do
     set_proxy(https?)
     http_options = [timeout: 120_000, connect_timeout: 15_000, autoredirect: true]
     http_options = if https?, do: [ssl: ssl_options()] ++ http_options, else: http_options
@@ -27,9 +34,16 @@ defmodule PyBuild.Download do
     case :httpc.request(:get, {String.to_charlist(url), []}, http_options, body_format: :binary) do
       {:ok, {{_, 200, _}, _headers, body}} -> {:ok, body}
       {:ok, {{_, status, reason}, _headers, _body}} -> {:error, "HTTP #{status} #{reason}"}
-      {:error, reason} -> {:error, inspect(reason)}
+      {:error, reason} -> {:error, describe(reason)}
     end
   end
+
+  defp describe({:failed_connect, [{:to_address, {host, port}} | rest]}) do
+    why = Enum.find_value(rest, "failed", fn {_, _, reason} -> inspect(reason) end)
+    "cannot connect to #{host}:#{port} (#{why})"
+  end
+
+  defp describe(reason), do: inspect(reason)
 
   defp ssl_options do
     cacerts =

@@ -22,30 +22,28 @@ defmodule PyBuild.Precompiled do
     version = Keyword.fetch!(opts, :version)
     checksum_file = Checksums.path(Keyword.fetch!(opts, :root))
 
-    cond do
-      force_build?() ->
-        {:build, "a source build was asked for (PY_BUILD=1 or `config :py, force_build: true`)"}
-
-      true ->
-        with {:ok, name} <- Artifact.for_build(info, features, opts),
-             {:ok, sums} <- read_checksums(checksum_file),
-             {:ok, sum} <- lookup(sums, name, checksum_file) do
-          {:precompiled,
-           %{
-             name: name,
-             checksum: sum,
-             url: base_url(version) <> "/" <> name,
-             checksum_file: checksum_file
-           }}
-        else
-          {:error, reason} -> {:build, reason}
-        end
+    with :ok <- check_force_build(),
+         {:ok, name} <- Artifact.for_build(info, features, opts),
+         {:ok, sums} <- read_checksums(checksum_file),
+         {:ok, sum} <- lookup(sums, name, checksum_file) do
+      {:precompiled,
+       %{
+         name: name,
+         checksum: sum,
+         url: base_url(version) <> "/" <> name,
+         checksum_file: checksum_file
+       }}
+    else
+      {:error, reason} -> {:build, reason}
     end
   end
 
-  defp force_build? do
-    System.get_env("PY_BUILD") in ["1", "true"] or
-      Application.get_env(:py, :force_build, false) == true
+  defp check_force_build do
+    if System.get_env("PY_BUILD") in ["1", "true"] or
+         Application.get_env(:py, :force_build, false) == true,
+       do:
+         {:error, "a source build was asked for (PY_BUILD=1 or `config :py, force_build: true`)"},
+       else: :ok
   end
 
   defp read_checksums(path) do
@@ -128,11 +126,28 @@ defmodule PyBuild.Precompiled do
       end
 
     verify!(artifact, data)
-    File.mkdir_p!(Path.dirname(cached))
-    partial = cached <> ".part-#{System.unique_integer([:positive])}"
-    File.write!(partial, data)
-    File.rename!(partial, cached)
+    cache!(cached, data)
     data
+  end
+
+  # Written whole or not at all; a cache that cannot be written only costs
+  # a download next time.
+  defp cache!(cached, data) do
+    partial = cached <> ".part-#{System.unique_integer([:positive])}"
+
+    with :ok <- File.mkdir_p(Path.dirname(cached)),
+         :ok <- File.write(partial, data),
+         :ok <- File.rename(partial, cached) do
+      :ok
+    else
+      {:error, reason} ->
+        File.rm(partial)
+
+        Mix.shell().error(
+          "py: could not cache #{Path.basename(cached)} in #{Path.dirname(cached)} " <>
+            "(#{:file.format_error(reason)}); set PY_CACHE_DIR to a writable directory"
+        )
+    end
   end
 
   defp verify!(artifact, data) do

@@ -262,12 +262,47 @@ defmodule Py.PrecompiledTest do
       File.write!(Path.join(lib, "libpython3.11.so.1.0"), "")
       info = %{@info | libpython: Path.join(lib, "libpython3.11.so")}
       dest = Path.join(ctx.tmp, "priv/native")
+      # An earlier install for another Python left its link.
+      File.mkdir_p!(dest)
+      File.ln_s!("/elsewhere/libpython3.13.so.1.0", Path.join(dest, "libpython3.13.so.1.0"))
 
       Precompiled.install!(ctx.artifact, info, dest)
       assert File.read!(Path.join(dest, "libpy_nif.so")) == ctx.so
+      assert File.ls!(dest) |> Enum.sort() == ["libpy_nif.so", "libpython3.11.so.1.0"]
 
       assert {:ok, target} = File.read_link(Path.join(dest, "libpython3.11.so.1.0"))
       assert target == Path.join(lib, "libpython3.11.so.1.0")
+    end
+  end
+
+  describe "mix py.precompile" do
+    test "--checksums-only lists this version's tarballs in --out", %{tmp: tmp} do
+      out = Path.join(tmp, "out")
+      File.mkdir_p!(out)
+      version = Mix.Project.config()[:version]
+      mine = for v <- ["py3.11", "py3.13-parallel"], do: Artifact.name(version, "2.15", "t", v)
+      for name <- mine, do: File.write!(Path.join(out, name), name)
+      File.write!(Path.join(out, Artifact.name("0.0.1", "2.15", "t", "py3.11")), "old")
+      file = Path.join(tmp, "sums.exs")
+
+      args = ["--checksums-only", "--out", out, "--checksum-file", file]
+      assert Mix.Tasks.Py.Precompile.run(args) == {[], file}
+      assert Checksums.read(file) == {:ok, Map.new(mine, &{&1, Checksums.sha256(&1)})}
+      assert_received {:mix_shell, :info, ["==> py.precompile: 0 built, 2 listed in " <> _]}
+    end
+
+    test "bad arguments and an empty --out are clear errors", %{tmp: tmp} do
+      assert_raise Mix.Error, ~r/unexpected arguments \["--colour"\]/, fn ->
+        Mix.Tasks.Py.Precompile.run(["--colour"])
+      end
+
+      assert_raise Mix.Error, ~r/unknown --variant "fast"/, fn ->
+        Mix.Tasks.Py.Precompile.run(["--variant", "fast", "--out", tmp])
+      end
+
+      assert_raise Mix.Error, ~r/no tarballs of version/, fn ->
+        Mix.Tasks.Py.Precompile.run(["--checksums-only", "--out", tmp])
+      end
     end
   end
 

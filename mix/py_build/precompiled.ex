@@ -207,10 +207,10 @@ defmodule PyBuild.Precompiled do
   end
 
   defp link_libpython!(info, dest) do
-    link = Path.join(dest, info.soname)
+    # One link, for this Python (an earlier install may have been for another).
+    for old <- Path.wildcard(Path.join(dest, "libpython*.so*")), do: File.rm(old)
     candidate = Path.join(Path.dirname(info.libpython), info.soname)
     target = if File.exists?(candidate), do: candidate, else: info.libpython
-    File.rm(link)
-    File.ln_s!(target, link)
+    File.ln_s!(target, Path.join(dest, info.soname))
   end
 end

@@ -232,6 +232,13 @@ defmodule Py.PrecompiledTest do
       assert message =~ "PY_CACHE_DIR"
     end
 
+    test "a proxy from the environment is not used for the loopback interface", ctx do
+      System.put_env("HTTP_PROXY", "http://127.0.0.1:9")
+      on_exit(fn -> System.delete_env("HTTP_PROXY") end)
+      assert Precompiled.fetch!(ctx.artifact) == ctx.tarball
+      assert LoopbackHTTP.requests(ctx.server) == 1
+    end
+
     test "file:// base URLs read from disk", ctx do
       artifact = %{ctx.artifact | url: "file://" <> Path.join(ctx.served, @name)}
       assert Precompiled.fetch!(artifact) == ctx.tarball

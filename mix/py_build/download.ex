@@ -1,7 +1,7 @@
 defmodule PyBuild.Download do
   @moduledoc false
   # Fetches one URL into memory with OTP's :httpc (http and https, verified
-  # against the OS's CA certificates; HTTP(S)_PROXY honoured), or reads a
+  # against the OS's CA certificates; HTTP(S)_PROXY and NO_PROXY honoured), or reads a
   # file:// URL from disk.
 
   @doc "`{:ok, body}` or `{:error, reason}`."
@@ -26,15 +26,26 @@ defmodule PyBuild.Download do
     end
   end
 
+  # A stand-alone :httpc profile per download: its proxy settings do not
+  # outlive it, and no other :httpc user sees them.
   defp request(url, https?) do
-    set_proxy(https?)
-    http_options = [timeout: 120_000, connect_timeout: 15_000, autoredirect: true]
-    http_options = if https?, do: [ssl: ssl_options()] ++ http_options, else: http_options
+    {:ok, httpc} = :inets.start(:httpc, [profile: :py_build], :stand_alone)
+    # Stopping it must not take the caller down with it.
+    Process.unlink(httpc)
 
-    case :httpc.request(:get, {String.to_charlist(url), []}, http_options, body_format: :binary) do
-      {:ok, {{_, 200, _}, _headers, body}} -> {:ok, body}
-      {:ok, {{_, status, reason}, _headers, _body}} -> {:error, "HTTP #{status} #{reason}"}
-      {:error, reason} -> {:error, describe(reason)}
+    try do
+      :ok = :httpc.set_options(proxy_options(), httpc)
+      http_options = [timeout: 120_000, connect_timeout: 15_000, autoredirect: true]
+      http_options = if https?, do: [ssl: ssl_options()] ++ http_options, else: http_options
+      request = {String.to_charlist(url), []}
+
+      case :httpc.request(:get, request, http_options, [body_format: :binary], httpc) do
+        {:ok, {{_, 200, _}, _headers, body}} -> {:ok, body}
+        {:ok, {{_, status, reason}, _headers, _body}} -> {:error, "HTTP #{status} #{reason}"}
+        {:error, reason} -> {:error, describe(reason)}
+      end
+    after
+      :inets.stop(:stand_alone, httpc)
     end
   end
 
@@ -63,15 +74,23 @@ defmodule PyBuild.Download do
     ]
   end
 
-  defp set_proxy(https?) do
-    names = if https?, do: ~w(HTTPS_PROXY https_proxy), else: ~w(HTTP_PROXY http_proxy)
+  defp proxy_options do
+    for {key, names} <- [
+          proxy: ~w(HTTP_PROXY http_proxy),
+          https_proxy: ~w(HTTPS_PROXY https_proxy)
+        ],
+        url = Enum.find_value(names, &System.get_env/1),
+        %URI{host: host, port: port} when is_binary(host) <- [URI.parse(url)],
+        do: {key, {{String.to_charlist(host), port}, no_proxy()}}
+  end
 
-    with proxy when is_binary(proxy) <- Enum.find_value(names, &System.get_env/1),
-         %URI{host: host, port: port} when is_binary(host) <- URI.parse(proxy) do
-      key = if https?, do: :https_proxy, else: :proxy
-      :httpc.set_options([{key, {{String.to_charlist(host), port}, []}}])
-    end
+  # NO_PROXY's hosts, and always the loopback interface.
+  defp no_proxy do
+    listed = System.get_env("NO_PROXY") || System.get_env("no_proxy") || ""
 
-    :ok
+    (["localhost", "127.0.0.1", "::1"] ++ String.split(listed, ",", trim: true))
+    |> Enum.map(&(&1 |> String.trim() |> String.replace_prefix(".", "*.")))
+    |> Enum.reject(&(&1 == ""))
+    |> Enum.map(&String.to_charlist/1)
   end
 end

@@ -1,7 +1,10 @@
-# The NIF compiler must exist before this project compiles (here and when
-# py is a dependency), so it lives outside lib/ and is loaded from here.
+# The NIF compiler (and the precompiled-NIF loader and `mix py.precompile`
+# it shares code with) must exist before this project compiles, here and
+# when py is a dependency, so they live outside lib/ and are loaded from here.
 unless Code.ensure_loaded?(Mix.Tasks.Compile.PyNative) do
-  Code.require_file("mix/tasks/compile.py_native.ex", __DIR__)
+  for file <- Enum.sort(Path.wildcard(Path.join(__DIR__, "mix/**/*.ex"))) do
+    Code.require_file(file)
+  end
 end
 
 defmodule Py.MixProject do
@@ -37,7 +40,8 @@ defmodule Py.MixProject do
 
   defp package do
     [
-      files: ~w(lib mix native/py_nif/src native/py_nif/Cargo.toml native/py_nif/Cargo.lock
+      files:
+        ~w(lib mix checksum-py.exs native/py_nif/src native/py_nif/Cargo.toml native/py_nif/Cargo.lock
                 native/py_nif/build.rs mix.exs README.md CHANGELOG.md docs)
     ]
   end

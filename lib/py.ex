@@ -149,12 +149,13 @@ defmodule Py do
   What is running: Python version, executable, libpython, mode (`:worker`,
   `:parallel` or `:free_threaded`), sub-interpreter slots, pool size, and
   the active virtual environment (`:venv`, a path or `nil`; see
-  `activate_venv/1`).
+  `activate_venv/1`), where the NIF came from (`nif:` `:source` or
+  `{:precompiled, tarball}`, see docs/packaging.md).
 
       Py.info()
       #=> %{python_version: "3.11.7", executable: "/usr/bin/python3",
       #     libpython: "/usr/lib/.../libpython3.11.so.1.0", mode: :worker,
-      #     slots: 0, pool_size: 2, live_objects: 0, venv: nil}
+      #     slots: 0, pool_size: 2, live_objects: 0, venv: nil, nif: :source}
   """
   @spec info() :: map
   def info do

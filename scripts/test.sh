@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, once per Python lane, each lane with its own build path:
-#   py311: the project venv (.venv, from python3), plus the :network and
-#     :notebook tests
+#   py311: the project venv (.venv, from python3), plus the tests tagged
+#     :network (PyPI), :notebook (Mix.install) and :packaging (precompiled NIFs)
 #   py313: the pyenv 3.13 venv (.venv-py313); skipped loudly when absent
 #   py313-parallel: the same Python with the parallel pool built in
 #     (PY_PARALLEL=1), plus the VM exit check (test/exit_check.sh)
@@ -23,9 +23,10 @@ lane() {
   fi
 }
 
-# The tests that need PyPI (:network) or build py with Mix.install
-# (:notebook) run once, in this lane.
-lane py311 "$PWD/.venv/bin/python" --include network --include notebook "$@"
+# The tests that need PyPI (:network), build py with Mix.install
+# (:notebook) or start many VMs for the precompiled NIFs (:packaging) run
+# once, in this lane: they do not depend on the Python lane.
+lane py311 "$PWD/.venv/bin/python" --include network --include notebook --include packaging "$@"
 
 if [ -x .venv-py313/bin/python ]; then
   lane py313 "$PWD/.venv-py313/bin/python" "$@"

@@ -26,10 +26,11 @@ end
 
 exclude = if(parallel?, do: [], else: [:parallel]) ++ if(numpy?, do: [], else: [:numpy])
 
-# Tests that need PyPI (`:network`) or build py from scratch (`:notebook`)
-# run when included: `mix test --include network --include notebook`
+# Tests that need PyPI (`:network`), build py from scratch (`:notebook`) or
+# start many VMs for the precompiled NIFs (`:packaging`) run when included:
+# `mix test --include network --include notebook --include packaging`
 # (scripts/test.sh does so in the py311 lane).
-exclude = exclude ++ [:network, :notebook]
+exclude = exclude ++ [:network, :notebook, :packaging]
 
 IO.puts("py test run: Python #{info.python_version} at #{info.executable}, mode #{info.mode}")
 ExUnit.start(exclude: exclude)

@@ -15,7 +15,8 @@ defmodule Py.Runtime do
         python_version: version,
         executable: build.python,
         libpython: libpython,
-        prefix: Map.get(build, :prefix)
+        prefix: Map.get(build, :prefix),
+        nif: Map.get(build, :nif, :source)
       }
 
       :persistent_term.put(@info_key, info)
@@ -37,7 +38,8 @@ defmodule Py.Runtime do
       text ->
         {:error,
          "the py NIF could not be loaded (#{text}). Rebuild it with `mix compile` " <>
-           "(it needs cargo and a Python with a shared libpython; see the README)"}
+           "(it needs a Python with a shared libpython; a precompiled NIF can be " <>
+           "replaced by a source build, which needs cargo, with PY_BUILD=1; see docs/packaging.md)"}
     end
   end
 

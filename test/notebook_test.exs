@@ -34,7 +34,7 @@ defmodule Py.NotebookTest do
       )
 
     assert status == 0, out
-    assert out =~ "==> py: building the NIF for Python"
+    assert out =~ "==> py: building the NIF from source for Python"
     assert out =~ "==> py: installing six==1.*"
     assert out =~ ~r/Python \d+\.\d+\.\d+ says hello, with six 1\.\d+/
     assert out =~ "squares from Python: [0, 1, 4, 9, 16, 25]"

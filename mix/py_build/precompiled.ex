@@ -128,7 +128,7 @@ defmodule PyBuild.Precompiled do
           Mix.raise("""
           py could not download its precompiled NIF from #{artifact.url}: #{reason}. Check \
           the network, or the URL (`config :py, precompiled_base_url:`); for an offline \
-          install put #{artifact.name} into #{cache_dir()}; or build \
+          install put #{artifact.name} into #{cache_dir()} (under PY_CACHE_DIR); or build \
           from source with PY_BUILD=1 (needs cargo).
           """)
       end

@@ -40,6 +40,10 @@ defmodule Py.Native do
   def callback_reply(_handle, _result), do: err()
   def live_objects, do: err()
   def await_live_objects(_limit, _timeout_ms), do: err()
+  def observe_configure(_log_level, _tracing, _allow_fork), do: err()
+  def log_level_set(_level), do: err()
+  def tracing_set(_on), do: err()
+  def sink_set(_pid), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

@@ -68,8 +68,16 @@ fn raise_from_erlang(py: Python<'_>, class: &str, message: String) -> PyErr {
     }
 }
 
-fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-    if !registered(&name) {
+/// `internal` calls are py's own (the `erlang.state_*` functions): their
+/// name goes to Elixir as `{:internal, name}`, which no registered function
+/// can be, and the calling process serves them itself.
+fn call(
+    py: Python<'_>,
+    name: String,
+    args: &Bound<'_, PyTuple>,
+    internal: bool,
+) -> PyResult<Py<PyAny>> {
+    if !internal && !registered(&name) {
         return Err(raise_from_erlang(
             py,
             "UnknownFunctionError",
@@ -78,9 +86,17 @@ fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<
             ),
         ));
     }
-    let runner = worker::current_runner().ok_or_else(|| {
-        PyRuntimeError::new_err("erlang.call runs only inside a call from Elixir")
-    })?;
+    let outside = || {
+        let what = if internal {
+            format!("erlang.{name}")
+        } else {
+            "erlang.call".to_string()
+        };
+        PyRuntimeError::new_err(format!(
+            "{what} runs only inside a call from Elixir (not in a thread that Python code started)"
+        ))
+    };
+    let runner = worker::current_runner().ok_or_else(outside)?;
     let id = worker::next_id();
     let handle = ResourceArc::new(CallbackRes {
         runner: runner.clone(),
@@ -102,11 +118,16 @@ fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<
                 Ok(items) => items.encode(env),
                 Err(_) => args,
             };
+            let target = if internal {
+                (atoms::internal(), name.as_str()).encode(env)
+            } else {
+                name.as_str().encode(env)
+            };
             (
                 io::reply_ref_in(frame, env),
                 atoms::callback(),
                 handle.encode(env),
-                name.as_str(),
+                target,
                 args,
             )
                 .encode(env)
@@ -114,9 +135,7 @@ fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<
         (sent.is_ok(), failure, state)
     });
     let Some((sent, failure, state)) = sent else {
-        return Err(PyRuntimeError::new_err(
-            "erlang.call runs only inside a call from Elixir",
-        ));
+        return Err(outside());
     };
     if let Some(failure) = failure {
         let mut env = OwnedEnv::new();
@@ -237,6 +256,12 @@ builtin!(
     call_impl,
     c"_call(name, args): internal"
 );
+builtin!(
+    CALL_INTERNAL_DEF,
+    c"_call_internal",
+    call_internal_impl,
+    c"_call_internal(name, args): internal"
+);
 builtin!(SEND_DEF, c"_send", send_impl, c"_send(pid, term): internal");
 builtin!(SELF_DEF, c"_self", self_impl, c"_self(): internal");
 builtin!(
@@ -247,7 +272,7 @@ builtin!(
 );
 
 /// Runs a builtin body, turning its Result into CPython's convention.
-unsafe fn wrap(
+pub(crate) unsafe fn wrap(
     args: *mut ffi::PyObject,
     body: impl FnOnce(Python<'_>, &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>,
 ) -> *mut ffi::PyObject {
@@ -274,7 +299,19 @@ unsafe extern "C" fn call_impl(
         let name: String = args.get_item(0)?.extract()?;
         let rest = args.get_item(1)?;
         let rest = rest.cast::<PyTuple>().map_err(PyErr::from)?;
-        call(py, name, rest)
+        call(py, name, rest, false)
+    })
+}
+
+unsafe extern "C" fn call_internal_impl(
+    _s: *mut ffi::PyObject,
+    a: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    wrap(a, |py, args| {
+        let name: String = args.get_item(0)?.extract()?;
+        let rest = args.get_item(1)?;
+        let rest = rest.cast::<PyTuple>().map_err(PyErr::from)?;
+        call(py, name, rest, true)
     })
 }
 
@@ -312,6 +349,7 @@ unsafe extern "C" fn registered_impl(
 pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
     for (name, def) in [
         ("_call", &CALL_DEF),
+        ("_call_internal", &CALL_INTERNAL_DEF),
         ("_send", &SEND_DEF),
         ("_self", &SELF_DEF),
         ("_registered", &REGISTERED_DEF),

@@ -11,7 +11,13 @@ defmodule Py.MemoryTest do
     assert [%{collections: _, collected: _, uncollectable: _} | _] = stats.gc_generations
     assert stats.allocated_blocks > 1000
     assert stats.rss_bytes > 0 and stats.peak_rss_bytes > 0
-    assert %{tracing: false} = stats.tracemalloc
+
+    if Py.info().mode == :parallel do
+      # CPython has no tracemalloc in sub-interpreters.
+      assert stats.tracemalloc == nil
+    else
+      assert %{tracing: false} = stats.tracemalloc
+    end
   end
 
   test "gc_collect collects reference cycles and says how many" do
@@ -44,38 +50,51 @@ defmodule Py.MemoryTest do
   end
 
   test "tracemalloc: start, the top allocation sites, stop" do
-    assert {:error, %Py.Error{message: message}} = Py.Memory.tracemalloc_snapshot()
+    # tracemalloc lives in the main interpreter only.
+    {:ok, ctx} = Py.Context.start_link(interpreter: :main)
+    on = [context: ctx]
+    assert {:error, %Py.Error{message: message}} = Py.Memory.tracemalloc_snapshot(on)
     assert message =~ "tracemalloc_start"
 
-    :ok = Py.Memory.tracemalloc_start()
+    :ok = Py.Memory.tracemalloc_start(1, on)
 
     try do
       :ok =
-        Py.exec("""
+        Py.Context.exec(ctx, """
         exec(compile("kept = [bytearray(1000) for _ in range(2000)]", "big_alloc.py", "exec"))
         """)
 
-      assert {:ok, %{tracemalloc: %{tracing: true, current_bytes: current}}} = Py.Memory.stats()
+      assert {:ok, %{tracemalloc: %{tracing: true, current_bytes: current}}} =
+               Py.Memory.stats(on)
+
       assert current >= 2_000_000
 
-      assert {:ok, %{total_bytes: total, top: top}} = Py.Memory.tracemalloc_snapshot(top: 3)
+      assert {:ok, %{total_bytes: total, top: top}} =
+               Py.Memory.tracemalloc_snapshot([top: 3] ++ on)
+
       assert total >= 2_000_000
       assert length(top) <= 3
       assert [%{file: "big_alloc.py", line: 1, size: size, count: count} | _] = top
       assert size >= 2_000_000 and count >= 2000
 
       assert {:ok, %{top: [%{file: "big_alloc.py", line: 0}]}} =
-               Py.Memory.tracemalloc_snapshot(top: 1, group_by: :file)
+               Py.Memory.tracemalloc_snapshot([top: 1, group_by: :file] ++ on)
     after
-      assert Py.Memory.tracemalloc_stop() == :ok
-      Py.exec("del kept")
+      assert Py.Memory.tracemalloc_stop(on) == :ok
     end
 
-    assert {:ok, %{tracemalloc: %{tracing: false}}} = Py.Memory.stats()
+    assert {:ok, %{tracemalloc: %{tracing: false}}} = Py.Memory.stats(on)
+    Py.Context.stop(ctx)
 
     assert_raise ArgumentError, ~r/:group_by/, fn ->
       Py.Memory.tracemalloc_snapshot(group_by: :module)
     end
+  end
+
+  @tag :parallel
+  test "in a parallel pool slot, tracemalloc says to use the main interpreter" do
+    assert {:error, %Py.Error{message: message}} = Py.Memory.tracemalloc_start()
+    assert message =~ "interpreter: :main"
   end
 
   test "each function runs in the interpreter of the given context" do

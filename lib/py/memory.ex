@@ -32,7 +32,9 @@ defmodule Py.Memory do
           allocated_blocks: non_neg_integer,
           rss_bytes: non_neg_integer | nil,
           peak_rss_bytes: non_neg_integer | nil,
-          tracemalloc: %{tracing: boolean, current_bytes: non_neg_integer, peak_bytes: non_neg_integer}
+          tracemalloc:
+            %{tracing: boolean, current_bytes: non_neg_integer, peak_bytes: non_neg_integer}
+            | nil
         }
 
   @doc """
@@ -46,13 +48,13 @@ defmodule Py.Memory do
     * `:rss_bytes`, `:peak_rss_bytes` - resident memory of the whole OS
       process (the BEAM included), when the platform tells
     * `:tracemalloc` - whether tracemalloc traces, and its current and
-      peak traced bytes
+      peak traced bytes; `nil` in a parallel pool slot, where CPython does
+      not allow tracemalloc
   """
   @spec stats(keyword) :: {:ok, stats} | {:error, Py.Error.t()}
   def stats(opts \\ []) do
     with {:ok, raw} <- Py.call(:erlang, :_memory_stats, [], opts) do
-      {enabled, counts, thresholds, generations, garbage, blocks, rss, peak, tracing, current,
-       traced_peak} = raw
+      {enabled, counts, thresholds, generations, garbage, blocks, rss, peak, traced} = raw
 
       {:ok,
        %{
@@ -67,10 +69,15 @@ defmodule Py.Memory do
          allocated_blocks: blocks,
          rss_bytes: rss,
          peak_rss_bytes: peak,
-         tracemalloc: %{tracing: tracing, current_bytes: current, peak_bytes: traced_peak}
+         tracemalloc: tracemalloc(traced)
        }}
     end
   end
+
+  defp tracemalloc(nil), do: nil
+
+  defp tracemalloc({tracing, current, peak}),
+    do: %{tracing: tracing, current_bytes: current, peak_bytes: peak}
 
   @doc """
   Runs `gc.collect(generation)` (0, 1 or 2; default 2, a full collection)
@@ -91,6 +98,11 @@ defmodule Py.Memory do
   Starts tracing Python allocations (`tracemalloc.start(frames)`), keeping
   `frames` frames of traceback per allocation. Tracing slows Python down;
   stop it when done.
+
+  tracemalloc exists only in the main interpreter: in the parallel pool,
+  pass `context:` a context started with `interpreter: :main` (a slot gives
+  an error that says so). In the main interpreter it traces every context
+  there.
   """
   @spec tracemalloc_start(pos_integer, keyword) :: :ok | {:error, Py.Error.t()}
   def tracemalloc_start(frames \\ 1, opts \\ [])

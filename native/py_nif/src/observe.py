@@ -331,7 +331,12 @@ def state_clear():
 def _memory_stats():
     import gc
     import sys
-    import tracemalloc
+
+    try:
+        import tracemalloc
+    except ImportError:
+        # Not in sub-interpreters (the parallel pool's slots).
+        tracemalloc = None
 
     rss = None
     try:
@@ -350,15 +355,19 @@ def _memory_stats():
             peak *= 1024
     except Exception:
         pass
-    tracing = tracemalloc.is_tracing()
-    current, traced_peak = tracemalloc.get_traced_memory() if tracing else (0, 0)
+    if tracemalloc is None:
+        traced = None
+    else:
+        tracing = tracemalloc.is_tracing()
+        current, peak_traced = tracemalloc.get_traced_memory() if tracing else (0, 0)
+        traced = (tracing, current, peak_traced)
     generations = [
         (s.get("collections", 0), s.get("collected", 0), s.get("uncollectable", 0))
         for s in gc.get_stats()
     ]
     return (
         gc.isenabled(), list(gc.get_count()), list(gc.get_threshold()), generations,
-        len(gc.garbage), sys.getallocatedblocks(), rss, peak, tracing, current, traced_peak,
+        len(gc.garbage), sys.getallocatedblocks(), rss, peak, traced,
     )
 
 
@@ -391,3 +400,19 @@ def _tracemalloc_top(limit, key_type):
         for s in stats[:limit]
     ]
     return (total, top)
+
+
+# ------------------------------------------------------------ slot teardown
+
+
+def _forget_thread():
+    # threading keeps a _DummyThread for a runner thread once code asks for
+    # threading.current_thread() (logging does, for every record). Drop it
+    # while the interpreter still works: its cleanup fails noisily once the
+    # interpreter is being torn down.
+    import sys
+
+    threading = sys.modules.get("threading")
+    info = getattr(threading, "_thread_local_info", None)
+    if info is not None and getattr(info, "_track_dummy_thread_ref", None) is not None:
+        del info._track_dummy_thread_ref

@@ -85,6 +85,14 @@ pub fn sync(py: Python<'_>) {
     }
 }
 
+/// Called by a slot thread before its sub-interpreter ends.
+pub fn before_interpreter_end(py: Python<'_>) {
+    let _ = py
+        .import("erlang")
+        .and_then(|m| m.getattr("_forget_thread"))
+        .and_then(|f| f.call0());
+}
+
 /// Sends an event to the process that made the running call, or to the
 /// sink outside calls. False when nobody could take it.
 fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyResult<bool> {

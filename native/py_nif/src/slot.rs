@@ -123,6 +123,7 @@ unsafe fn slot_thread(
                 });
                 let _ = ready.send(Ok(()));
                 runner.serve(py, &rx);
+                crate::observe::before_interpreter_end(py);
             }
             Err(message) => {
                 let _ = ready.send(Err(message));

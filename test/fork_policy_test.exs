@@ -72,8 +72,7 @@ defmodule Py.ForkPolicyTest do
     IO.puts("result:" <> out)
     """
 
-    {output, status} =
-      System.cmd("elixir", ["-pa", ebin, "-e", script], stderr_to_stdout: true)
+    {output, status} = System.cmd("elixir", ["-pa", ebin, "-e", script], stderr_to_stdout: true)
 
     assert status == 0, output
     assert output =~ "result:forked"

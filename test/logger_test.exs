@@ -52,6 +52,7 @@ defmodule Py.LoggerTest do
       assert meta.py_function == "work"
       assert is_integer(meta.py_line) and meta.py_line > 3
       assert is_binary(meta.py_module)
+      assert :py in meta.domain
     end
   end
 
@@ -95,7 +96,7 @@ defmodule Py.LoggerTest do
       t.join()
       """)
 
-    assert_receive {:py_log, %{level: :error, meta: %{py_logger: "bg"} = meta} = event}
+    assert_receive {:py_log, %{level: :error, meta: %{py_logger: "bg"} = meta} = event}, 5_000
     assert message(event) == "from a thread"
     assert meta.py_thread == "worker-7"
     # Logged by the sink process, not by us.

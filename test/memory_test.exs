@@ -46,7 +46,9 @@ defmodule Py.MemoryTest do
       Py.exec("import gc; gc.enable()")
     end
 
-    assert_raise ArgumentError, ~r/generation must be 0, 1 or 2/, fn -> Py.Memory.gc_collect(3) end
+    assert_raise ArgumentError, ~r/generation must be 0, 1 or 2/, fn ->
+      Py.Memory.gc_collect(3)
+    end
   end
 
   test "tracemalloc: start, the top allocation sites, stop" do
@@ -64,8 +66,7 @@ defmodule Py.MemoryTest do
         exec(compile("kept = [bytearray(1000) for _ in range(2000)]", "big_alloc.py", "exec"))
         """)
 
-      assert {:ok, %{tracemalloc: %{tracing: true, current_bytes: current}}} =
-               Py.Memory.stats(on)
+      assert {:ok, %{tracemalloc: %{tracing: true, current_bytes: current}}} = Py.Memory.stats(on)
 
       assert current >= 2_000_000
 

@@ -134,6 +134,6 @@ defmodule Py.TraceTest do
       """)
 
     sink = Process.whereis(Py.EventSink)
-    assert_receive {:span, ^sink, %{name: "background", attributes: %{"n" => 1}}}
+    assert_receive {:span, ^sink, %{name: "background", attributes: %{"n" => 1}}}, 5_000
   end
 end

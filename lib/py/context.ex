@@ -257,8 +257,11 @@ defmodule Py.Context do
   # on their way for this call.
   defp flush_io(mref) do
     receive do
-      {:io_reply, ^mref, _} -> flush_io(mref)
-      {^mref, :callback, _handle, _name, _args} -> flush_io(mref)
+      {:io_reply, ^mref, _} ->
+        flush_io(mref)
+
+      {^mref, :callback, _handle, _name, _args} ->
+        flush_io(mref)
 
       {^mref, :py_event, kind, payload} ->
         Py.EventSink.dispatch(kind, payload)

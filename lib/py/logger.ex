@@ -57,13 +57,27 @@ defmodule Py.Logger do
   # Python's level number for a forwarding level (-1: off).
   def levelno!(level, where) do
     case level do
-      :debug -> 10
-      :info -> 20
-      :warning -> 30
-      :error -> 40
-      :critical -> 50
-      :none -> -1
-      other -> raise ArgumentError, "#{where}: the level must be one of #{inspect(@levels)}, got: #{inspect(other)}"
+      :debug ->
+        10
+
+      :info ->
+        20
+
+      :warning ->
+        30
+
+      :error ->
+        40
+
+      :critical ->
+        50
+
+      :none ->
+        -1
+
+      other ->
+        raise ArgumentError,
+              "#{where}: the level must be one of #{inspect(@levels)}, got: #{inspect(other)}"
     end
   end
 

@@ -26,7 +26,11 @@ defmodule Py.Memory do
           gc_counts: [non_neg_integer],
           gc_thresholds: [non_neg_integer],
           gc_generations: [
-            %{collections: non_neg_integer, collected: non_neg_integer, uncollectable: non_neg_integer}
+            %{
+              collections: non_neg_integer,
+              collected: non_neg_integer,
+              uncollectable: non_neg_integer
+            }
           ],
           gc_garbage: non_neg_integer,
           allocated_blocks: non_neg_integer,

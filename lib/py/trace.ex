@@ -113,8 +113,7 @@ defmodule Py.Trace do
   @doc false
   # A finished span from Python (see observe.py's Span._close).
   def handle_span(
-        {name, id, parent_id, trace_id, start_us, duration_us, status, error, attributes,
-         events}
+        {name, id, parent_id, trace_id, start_us, duration_us, status, error, attributes, events}
       ) do
     span = %{
       name: name,

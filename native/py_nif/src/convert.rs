@@ -276,7 +276,8 @@ pub fn to_term_in<'a>(
         let mut items = Vec::with_capacity(list.len());
         for (i, item) in list.iter().enumerate() {
             items.push(
-                to_term_in(py, env, &item, owner, depth + 1).map_err(|e| e.at(|| format!("[{i}]")))?,
+                to_term_in(py, env, &item, owner, depth + 1)
+                    .map_err(|e| e.at(|| format!("[{i}]")))?,
             );
         }
         return Ok(items.encode(env));

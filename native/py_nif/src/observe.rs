@@ -86,6 +86,7 @@ pub fn sync(py: Python<'_>) {
 }
 
 /// Called by a slot thread before its sub-interpreter ends.
+#[cfg(all(feature = "parallel", Py_3_12))]
 pub fn before_interpreter_end(py: Python<'_>) {
     let _ = py
         .import("erlang")

@@ -61,6 +61,19 @@ defmodule Py.ForkPolicyTest do
     for ctx <- contexts, do: Py.Context.stop(ctx)
   end
 
+  test "a bad allow_fork setting is an ArgumentError naming it" do
+    # Read once at start; checked before anything is applied.
+    Application.put_env(:py, :allow_fork, "yes")
+
+    try do
+      assert_raise ArgumentError, ~r/config :py, allow_fork: must be true or false/, fn ->
+        Py.Config.configure_native()
+      end
+    after
+      Application.delete_env(:py, :allow_fork)
+    end
+  end
+
   @tag timeout: 120_000
   test "config :py, allow_fork: true lets Python run programs (in a VM of its own)" do
     ebin = :code.lib_dir(:py, :ebin) |> to_string()

@@ -147,7 +147,29 @@ defmodule Py.LoggerTest do
     for ctx <- contexts, do: Py.Context.stop(ctx)
   end
 
-  test "a bad level raises ArgumentError" do
+  test "a record made by __repr__ while a handle is inspected is logged, not left behind" do
+    {:ok, noisy} =
+      Py.eval("""
+      type('Noisy', (), {'__repr__': lambda self: (
+          __import__('logging').getLogger('repr').warning('repr called'), 'Noisy()')[1]})()
+      """)
+
+    assert inspect(noisy) == "#Py.Object<Noisy()>"
+    assert_received {:py_log, %{meta: %{py_logger: "repr"}}}
+    refute_received {_, :py_event, _, _}
+  end
+
+  test "a bad level raises ArgumentError, at runtime and in the config" do
     assert_raise ArgumentError, ~r/must be one of/, fn -> Py.Logger.set_level(:loud) end
+
+    Application.put_env(:py, :log_level, :loud)
+
+    try do
+      assert_raise ArgumentError, ~r/config :py, log_level: the level must be one of/, fn ->
+        Py.Config.configure_native()
+      end
+    after
+      Application.delete_env(:py, :log_level)
+    end
   end
 end

@@ -97,6 +97,8 @@ class ErlangHandler(_logging.Handler):
 
 
 _handler = None
+# Runner threads of one interpreter apply a level change concurrently.
+_handler_lock = __import__("threading").RLock()
 
 
 def _apply_logging():
@@ -104,17 +106,18 @@ def _apply_logging():
     global _handler
     level = _settings()[0]
     root = _logging.getLogger()
-    if level < 0:
-        if _handler is not None:
-            root.removeHandler(_handler)
-            _handler = None
-            root.setLevel(_logging.WARNING)
-        return
-    if _handler is None:
-        _handler = ErlangHandler()
-        root.addHandler(_handler)
-    _handler.setLevel(level)
-    root.setLevel(level)
+    with _handler_lock:
+        if level < 0:
+            if _handler is not None:
+                root.removeHandler(_handler)
+                _handler = None
+                root.setLevel(_logging.WARNING)
+            return
+        if _handler is None:
+            _handler = ErlangHandler()
+            root.addHandler(_handler)
+        _handler.setLevel(level)
+        root.setLevel(level)
 
 
 def setup_logging(level=None, format=None):
@@ -123,15 +126,16 @@ def setup_logging(level=None, format=None):
     logging format string) adjust it here."""
     global _handler
     root = _logging.getLogger()
-    if _handler is None:
-        _handler = ErlangHandler()
-        root.addHandler(_handler)
-    if format is not None:
-        _handler.setFormatter(_logging.Formatter(format))
-    if level is not None:
-        _handler.setLevel(level)
-        root.setLevel(level)
-    return _handler
+    with _handler_lock:
+        if _handler is None:
+            _handler = ErlangHandler()
+            root.addHandler(_handler)
+        if format is not None:
+            _handler.setFormatter(_logging.Formatter(format))
+        if level is not None:
+            _handler.setLevel(level)
+            root.setLevel(level)
+        return _handler
 
 
 _apply_logging()

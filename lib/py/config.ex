@@ -20,7 +20,7 @@ defmodule Py.Config do
   # starts: call before the runtime starts.
   def configure_native do
     level = Application.get_env(:py, :log_level, :warning)
-    levelno = Py.Logger.levelno!(level, "config :py, log_level:")
+    levelno = Py.Logger.levelno!(level, "config :py, log_level")
     tracing = boolean(:tracing)
     allow_fork = boolean(:allow_fork)
     Py.Logger.put_level(level)

@@ -21,7 +21,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyCFunction, PyDict};
 use rustler::{Encoder, LocalPid, OwnedEnv};
 use std::cell::Cell;
-use std::ffi::CString;
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
@@ -243,7 +242,14 @@ pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
         };
         dict.set_item(name, function)?;
     }
-    let code = CString::new(include_str!("observe.py"))
-        .map_err(|_| pyo3::exceptions::PyValueError::new_err("observe.py contains NUL"))?;
-    py.run(&code, Some(dict), None)
+    // Compiled under a name of its own, so tracebacks through it (the fork
+    // guard's, say) do not look like the user's "<string>" code.
+    let builtins = py.import("builtins")?;
+    let code = builtins.getattr("compile")?.call1((
+        include_str!("observe.py"),
+        "<py: erlang module, observe.py>",
+        "exec",
+    ))?;
+    builtins.getattr("exec")?.call1((code, dict))?;
+    Ok(())
 }

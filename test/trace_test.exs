@@ -136,4 +136,21 @@ defmodule Py.TraceTest do
     sink = Process.whereis(Py.EventSink)
     assert_receive {:span, ^sink, %{name: "background", attributes: %{"n" => 1}}}, 5_000
   end
+
+  test "a span whose attributes cannot cross is reported on stderr and the code goes on" do
+    output =
+      ExUnit.CaptureIO.capture_io(fn ->
+        send(
+          self(),
+          Py.eval("""
+          (lambda erlang: [erlang.Span('bad', text='\\ud800').__enter__().__exit__(None, None, None), 'went on'][-1]
+          )(__import__('erlang'))
+          """)
+        )
+      end)
+
+    assert_received {:ok, "went on"}
+    assert output =~ "a span could not be sent to Elixir"
+    refute_received {:span, _, %{name: "bad"}}
+  end
 end

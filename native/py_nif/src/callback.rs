@@ -102,22 +102,29 @@ fn call(
         runner: runner.clone(),
         id,
     });
-    let sent = io::with_frame(|frame| {
-        let mut env = OwnedEnv::new();
-        let mut failure = None;
-        let state = frame.state.clone();
-        let sent = env.send_and_clear(&frame.caller, |env| {
-            let args = match to_term(py, env, args.as_any(), &runner, 0) {
-                Ok(args) => args,
-                Err(f) => {
-                    failure = Some(f);
-                    return atoms::nil().encode(env);
-                }
-            };
+    // Convert first, outside the job frame's borrow: a failing conversion
+    // may run Python code (a repr), which may print (and so use the frame).
+    let converted = OwnedEnv::new();
+    let saved = converted.run(|env| match to_term(py, env, args.as_any(), &runner, 0) {
+        Ok(args) => {
             let args = match get_tuple(args) {
                 Ok(items) => items.encode(env),
                 Err(_) => args,
             };
+            Ok(converted.save(args))
+        }
+        Err(f) => Err(format!("{:?}", f.encode(py, env))),
+    });
+    let saved = saved.map_err(|term| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "cannot pass the arguments of erlang.{name} to Elixir: {term}"
+        ))
+    })?;
+    let sent = io::with_frame(|frame| {
+        let mut env = OwnedEnv::new();
+        let state = frame.state.clone();
+        let sent = env.send_and_clear(&frame.caller, |env| {
+            let args = converted.run(|own| saved.load(own).in_env(env));
             let target = if internal {
                 (atoms::internal(), name.as_str()).encode(env)
             } else {
@@ -132,20 +139,11 @@ fn call(
             )
                 .encode(env)
         });
-        (sent.is_ok(), failure, state)
+        (sent.is_ok(), state)
     });
-    let Some((sent, failure, state)) = sent else {
+    let Some((sent, state)) = sent else {
         return Err(outside());
     };
-    if let Some(failure) = failure {
-        let mut env = OwnedEnv::new();
-        let message = env.run(|env| {
-            let term = failure.encode(py, env);
-            format!("cannot pass the arguments of erlang.{name} to Elixir: {term:?}")
-        });
-        env.clear();
-        return Err(pyo3::exceptions::PyTypeError::new_err(message));
-    }
     if !sent {
         return Err(raise_from_erlang(
             py,

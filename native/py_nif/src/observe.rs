@@ -19,6 +19,7 @@ use parking_lot::RwLock;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyCFunction, PyDict};
+use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv};
 use std::cell::Cell;
 use std::os::raw::c_char;
@@ -96,49 +97,52 @@ pub fn before_interpreter_end(py: Python<'_>) {
 /// Sends an event to the process that made the running call, or to the
 /// sink outside calls. False when nobody could take it.
 fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // Convert first, outside the job frame's borrow: a failing conversion
+    // may run Python code (a repr), which may write to stdout (the frame).
     let runner = worker::current_runner();
-    let mut failure = None;
+    let converted = OwnedEnv::new();
+    let saved = converted.run(
+        |env| match to_term_in(py, env, payload, runner.as_ref(), 0) {
+            Ok(term) => Ok(converted.save(term)),
+            Err(f) => Err(format!("{:?}", f.encode(py, env))),
+        },
+    );
+    let saved = saved.map_err(|text| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "the event cannot cross into Elixir: {text}"
+        ))
+    })?;
     let sent = io::with_frame(|frame| {
         let mut env = OwnedEnv::new();
         env.send_and_clear(&frame.caller, |env| {
-            match to_term_in(py, env, payload, runner.as_ref(), 0) {
-                Ok(payload) => {
-                    let tag = io::reply_ref_in(frame, env);
-                    (tag, atoms::py_event(), kind, payload).encode(env)
-                }
-                Err(f) => {
-                    failure = Some(format!("{:?}", f.encode(py, env)));
-                    atoms::nil().encode(env)
-                }
-            }
+            let tag = io::reply_ref_in(frame, env);
+            (
+                tag,
+                atoms::py_event(),
+                kind,
+                copy_into(&converted, &saved, env),
+            )
+                .encode(env)
         })
         .is_ok()
     });
-    let sent = match sent {
-        Some(sent) => sent,
-        None => {
-            let Some(sink) = *SINK.read() else {
-                return Ok(false);
-            };
-            let mut env = OwnedEnv::new();
-            env.send_and_clear(&sink, |env| {
-                match to_term_in(py, env, payload, runner.as_ref(), 0) {
-                    Ok(payload) => (atoms::py_event(), kind, payload).encode(env),
-                    Err(f) => {
-                        failure = Some(format!("{:?}", f.encode(py, env)));
-                        atoms::nil().encode(env)
-                    }
-                }
-            })
-            .is_ok()
-        }
-    };
-    match failure {
-        None => Ok(sent),
-        Some(text) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "the event cannot cross into Elixir: {text}"
-        ))),
+    if let Some(sent) = sent {
+        return Ok(sent);
     }
+    let Some(sink) = *SINK.read() else {
+        return Ok(false);
+    };
+    let mut env = OwnedEnv::new();
+    Ok(env
+        .send_and_clear(&sink, |env| {
+            (atoms::py_event(), kind, copy_into(&converted, &saved, env)).encode(env)
+        })
+        .is_ok())
+}
+
+/// A copy, made in `env`, of a term saved in another env.
+fn copy_into<'a>(from: &OwnedEnv, saved: &SavedTerm, env: rustler::Env<'a>) -> rustler::Term<'a> {
+    from.run(|own| saved.load(own).in_env(env))
 }
 
 // ------------------------------------------------------------ builtins

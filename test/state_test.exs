@@ -128,23 +128,28 @@ defmodule Py.StateTest do
     Py.unregister_function("state_get")
   end
 
-  test "outside a call (a thread Python started) the state functions say why they cannot run" do
+  test "Python threads outside any call use the state too (served by the event sink)" do
+    Py.State.put("shared", "hello")
+
     :ok =
       Py.exec("""
       import threading
-      def attempt(box):
-          try:
-              __import__('erlang').state_get('k')
-              box.append('no error')
-          except RuntimeError as e:
-              box.append(str(e))
-      box = []
-      t = threading.Thread(target=attempt, args=(box,))
-      t.start()
-      t.join()
+      from erlang import state_get, state_incr, state_set
+      seen = []
+      def work(i):
+          seen.append(state_get('shared'))
+          for _ in range(50):
+              state_incr('threads')
+          state_set('thread_%d' % i, i)
+      threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
+      for t in threads:
+          t.start()
+      for t in threads:
+          t.join()
       """)
 
-    assert {:ok, [message]} = Py.eval("box")
-    assert message =~ "erlang.state_get runs only inside a call from Elixir"
+    assert Py.eval("seen") == {:ok, List.duplicate("hello", 20)}
+    assert Py.State.get("threads") == 1000
+    assert Py.State.get("thread_19") == 19
   end
 end

@@ -2,7 +2,8 @@ defmodule Py.EventSink do
   @moduledoc false
   # Receives log records and spans from Python threads that run outside any
   # call (the native side knows this process's pid), and dispatches every
-  # Python event, wherever it arrives. Events raised during a call go to the
+  # Python event, wherever it arrives. It also serves erlang.state_* for
+  # those threads. Events raised during a call go to the
   # calling process instead (see Py.Context's await loop).
   use GenServer
 
@@ -22,6 +23,12 @@ defmodule Py.EventSink do
   @impl true
   def handle_info({:py_event, kind, payload}, state) do
     dispatch(kind, payload)
+    {:noreply, state}
+  end
+
+  # erlang.state_* from a Python thread outside any call; the thread waits.
+  def handle_info({:py_state, handle, name, args}, state) do
+    Py.Native.thread_reply(handle, Py.State.serve(name, args))
     {:noreply, state}
   end
 

@@ -44,6 +44,7 @@ defmodule Py.Native do
   def log_level_set(_level), do: err()
   def tracing_set(_on), do: err()
   def sink_set(_pid), do: err()
+  def thread_reply(_handle, _result), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

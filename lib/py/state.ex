@@ -10,7 +10,7 @@ defmodule Py.State do
       Py.State.incr("hits")             #=> 1   (atomic)
 
   From Python (the same names as erlang_python, so its code runs
-  unchanged), in code that Elixir called:
+  unchanged), in any thread:
 
       from erlang import state_get, state_set, state_incr
       state_set("model", "v2")
@@ -26,9 +26,10 @@ defmodule Py.State do
   concurrent increments from any number of processes and contexts never
   lose an update.
 
-  The Python functions run inside calls from Elixir: the calling process
-  serves them (no extra process). A Python thread that Python code started
-  outside a call cannot use them. See `docs/observability.md`.
+  In code running in a call, the calling process serves the Python
+  functions (no extra process); in a Python thread outside any call, py's
+  event sink process does, while the thread waits without the GIL. See
+  `docs/observability.md`.
   """
 
   @table __MODULE__

@@ -45,4 +45,5 @@ rustler::atoms! {
     log,
     span,
     py_event,
+    py_state,
 }

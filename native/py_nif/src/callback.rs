@@ -8,7 +8,7 @@
 //! the runner keeps serving its queue, so Elixir code in the callback can
 //! call Python again on the same context, to any depth.
 use crate::atoms;
-use crate::convert::{to_py, to_term};
+use crate::convert::{to_py, to_term, to_term_in};
 use crate::io;
 use crate::worker::{self, Msg, Runner};
 use parking_lot::RwLock;
@@ -16,6 +16,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
+use rustler::env::SavedTerm;
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
 use std::collections::HashSet;
@@ -96,6 +97,10 @@ fn call(
             "{what} runs only inside a call from Elixir (not in a thread that Python code started)"
         ))
     };
+    let in_job = io::with_frame(|_| ()).is_some();
+    if internal && !in_job {
+        return call_via_sink(py, &name, args);
+    }
     let runner = worker::current_runner().ok_or_else(outside)?;
     let id = worker::next_id();
     let handle = ResourceArc::new(CallbackRes {
@@ -158,6 +163,17 @@ fn call(
             "the call was cancelled".into(),
         ));
     };
+    decode_answer(py, &name, &env, &result)
+}
+
+/// A callback's answer, `{:ok, value}` or `{:error, message}`, as Python's
+/// result or exception.
+fn decode_answer(
+    py: Python<'_>,
+    name: &str,
+    env: &OwnedEnv,
+    result: &SavedTerm,
+) -> PyResult<Py<PyAny>> {
     env.run(|env| {
         let result = result.load(env);
         let parts = get_tuple(result).unwrap_or_default();
@@ -186,6 +202,84 @@ fn call(
             )),
         }
     })
+}
+
+/// Where the sink's answer to an internal call from a thread outside any
+/// call goes: the waiting thread's channel.
+pub struct ThreadReplyRes(parking_lot::Mutex<Option<flume::Sender<(OwnedEnv, SavedTerm)>>>);
+
+#[rustler::resource_impl]
+impl Resource for ThreadReplyRes {}
+
+/// Delivers the sink's answer to a waiting thread.
+pub fn thread_reply(handle: &ThreadReplyRes, result: rustler::Term) {
+    if let Some(tx) = handle.0.lock().take() {
+        let env = OwnedEnv::new();
+        let saved = env.save(result);
+        let _ = tx.send((env, saved));
+    }
+}
+
+/// py's own functions (`erlang.state_*`) called from a thread that runs no
+/// job (a thread Python code started): served by the event sink process,
+/// while this thread waits without the GIL.
+fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    let Some(sink) = crate::observe::sink() else {
+        return Err(raise_from_erlang(
+            py,
+            "Error",
+            format!(
+                "erlang.{name}: py's event sink is not running (is the :py application started?)"
+            ),
+        ));
+    };
+    let converted = OwnedEnv::new();
+    let saved = converted.run(|env| match to_term_in(py, env, args.as_any(), None, 0) {
+        Ok(args) => {
+            let args = match get_tuple(args) {
+                Ok(items) => items.encode(env),
+                Err(_) => args,
+            };
+            Ok(converted.save(args))
+        }
+        Err(f) => Err(format!("{:?}", f.encode(py, env))),
+    });
+    let saved = saved.map_err(|term| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "cannot pass the arguments of erlang.{name} to Elixir: {term}"
+        ))
+    })?;
+    let (tx, rx) = flume::bounded(1);
+    let handle = ResourceArc::new(ThreadReplyRes(parking_lot::Mutex::new(Some(tx))));
+    let mut env = OwnedEnv::new();
+    let sent = env.send_and_clear(&sink, |env| {
+        let args = converted.run(|own| saved.load(own).in_env(env));
+        (atoms::py_state(), handle.encode(env), name, args).encode(env)
+    });
+    // If the sink drops the request, the handle (and the sender) go with it.
+    drop(handle);
+    if sent.is_err() {
+        return Err(raise_from_erlang(
+            py,
+            "Error",
+            format!("erlang.{name}: py's event sink has exited"),
+        ));
+    }
+    // SAFETY: attached on entry; nothing touches Python while detached.
+    let answer = unsafe {
+        let tstate = ffi::PyEval_SaveThread();
+        let answer = rx.recv();
+        ffi::PyEval_RestoreThread(tstate);
+        answer
+    };
+    match answer {
+        Ok((env, result)) => decode_answer(py, name, &env, &result),
+        Err(_) => Err(raise_from_erlang(
+            py,
+            "Error",
+            format!("erlang.{name}: py's event sink stopped before it answered"),
+        )),
+    }
 }
 
 fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> PyResult<()> {

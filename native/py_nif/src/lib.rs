@@ -260,4 +260,12 @@ fn sink_set(pid: Option<LocalPid>) -> rustler::Atom {
     atoms::ok()
 }
 
+/// The event sink's answer to an `erlang.state_*` call from a thread
+/// outside any call: `{:ok, value}` or `{:error, message}`.
+#[rustler::nif]
+fn thread_reply(handle: ResourceArc<callback::ThreadReplyRes>, result: Term) -> rustler::Atom {
+    callback::thread_reply(&handle, result);
+    atoms::ok()
+}
+
 rustler::init!("Elixir.Py.Native");

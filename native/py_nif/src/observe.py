@@ -288,8 +288,8 @@ def trace(name=None, **attributes):
 
 
 # ------------------------------------------------------------ shared state
-# ETS-backed (Py.State), shared by every context and interpreter. These run
-# inside calls from Elixir: the calling process serves them.
+# ETS-backed (Py.State), shared by every context and interpreter. In a call,
+# the calling process serves them; in other threads, py's event sink does.
 
 
 def state_get(key, default=None):

@@ -60,6 +60,10 @@ pub fn allow_fork() -> bool {
     ALLOW_FORK.load(Ordering::Acquire)
 }
 
+pub fn sink() -> Option<LocalPid> {
+    *SINK.read()
+}
+
 pub fn set_sink(pid: Option<LocalPid>) {
     *SINK.write() = pid;
 }

@@ -103,6 +103,25 @@ defmodule Py.LoggerTest do
     assert meta.pid == Process.whereis(Py.EventSink)
   end
 
+  test "a record made after the caller timed out goes to the sink, not to the caller's mailbox" do
+    assert {:error, %Py.Error{kind: :timeout}} =
+             Py.exec(
+               """
+               import logging
+               try:
+                   while True:
+                       pass
+               finally:
+                   logging.getLogger('late').error('after the timeout')
+               """,
+               timeout: 200
+             )
+
+    sink = Process.whereis(Py.EventSink)
+    assert_receive {:py_log, %{meta: %{py_logger: "late", pid: ^sink}}}, 5_000
+    refute_received {_, :py_event, _, _}
+  end
+
   test "the level filters records, and :none turns forwarding off" do
     Py.Logger.set_level(:error)
     :ok = Py.exec("import logging; logging.warning('dropped'); logging.error('kept')")

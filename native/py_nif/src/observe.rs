@@ -117,8 +117,12 @@ fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyRe
         ))
     })?;
     let sent = io::with_frame(|frame| {
+        // A caller that timed out has stopped listening: the sink takes it.
+        if frame.state.is_cancelled() {
+            return None;
+        }
         let mut env = OwnedEnv::new();
-        env.send_and_clear(&frame.caller, |env| {
+        let sent = env.send_and_clear(&frame.caller, |env| {
             let tag = io::reply_ref_in(frame, env);
             (
                 tag,
@@ -127,9 +131,10 @@ fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyRe
                 copy_into(&converted, &saved, env),
             )
                 .encode(env)
-        })
-        .is_ok()
-    });
+        });
+        Some(sent.is_ok())
+    })
+    .flatten();
     if let Some(sent) = sent {
         return Ok(sent);
     }

@@ -19,8 +19,9 @@ defmodule Py.Trace do
 
     * `:name` - the span's name (a string)
     * `:id`, `:parent_id`, `:trace_id` - integers; `:parent_id` is the
-      enclosing span's id (nesting follows Python's `contextvars`, so it
-      is right across threads and asyncio tasks) or `nil`; `:trace_id` is
+      enclosing span's id or `nil` (nesting follows Python's
+      `contextvars`: each thread and asyncio task has its own current
+      span, and a task starts inside its creator's); `:trace_id` is
       the id of the outermost span
     * `:start_time_us` - when it began, microseconds since the Unix epoch
     * `:duration_us` - how long it took, in microseconds

@@ -123,4 +123,30 @@ defmodule Py.CallbackTest do
     assert {:error, %Py.Error{type: "AttributeError"}} =
              Py.eval("__import__('erlang').temporary()")
   end
+
+  test "arguments that fail to convert while a repr prints are a TypeError, not a crash" do
+    Py.register_function(:take, fn x -> x end)
+
+    output =
+      ExUnit.CaptureIO.capture_io(fn ->
+        send(
+          self(),
+          Py.exec("""
+          import erlang
+          class Loud:
+              def __repr__(self):
+                  print("repr runs")
+                  return "Loud()"
+          erlang.take({Loud(): '\\ud800'})
+          """)
+        )
+      end)
+
+    assert_received {:error, %Py.Error{type: "TypeError", message: message}}
+    assert message =~ "cannot pass the arguments of erlang.take"
+    assert message =~ "Loud()"
+    assert output =~ "repr runs"
+  after
+    Py.unregister_function(:take)
+  end
 end

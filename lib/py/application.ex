@@ -8,11 +8,15 @@ defmodule Py.Application do
       {:ok, _info} ->
         Py.Config.load()
         Py.Router.load()
+        # Shared state and trace handlers outlive any child process.
+        Py.State.create_table()
+        Py.Trace.create_table()
 
         children = [
           Py.Context.Registry,
           Py.Venv,
-          {Py.Pool, name: :default, size: Py.Config.pool_size()}
+          {Py.Pool, name: :default, size: Py.Config.pool_size()},
+          Py.EventSink
         ]
 
         Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor)

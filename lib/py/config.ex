@@ -15,6 +15,29 @@ defmodule Py.Config do
 
   def pool_size, do: positive(:pool_size, System.schedulers_online())
 
+  @doc false
+  # The observability and fork settings every interpreter reads as it
+  # starts: call before the runtime starts.
+  def configure_native do
+    level = Application.get_env(:py, :log_level, :warning)
+    levelno = Py.Logger.levelno!(level, "config :py, log_level")
+    tracing = boolean(:tracing)
+    allow_fork = boolean(:allow_fork)
+    Py.Logger.put_level(level)
+    :persistent_term.put({Py.Trace, :enabled}, tracing)
+    Py.Native.observe_configure(levelno, tracing, allow_fork)
+  end
+
+  defp boolean(key) do
+    case Application.get_env(:py, key, false) do
+      value when is_boolean(value) ->
+        value
+
+      other ->
+        raise ArgumentError, "config :py, #{key}: must be true or false, got: #{inspect(other)}"
+    end
+  end
+
   defp positive(key, default) do
     case Application.get_env(:py, key, default) do
       n when is_integer(n) and n > 0 ->

@@ -158,6 +158,15 @@ defmodule Py.Context do
         stop_callbacks(callbacks)
         reply(mref, result, io)
 
+      {^mref, :py_event, kind, payload} ->
+        Py.EventSink.dispatch(kind, payload)
+        await(mref, job, timeout, deadline, callbacks)
+
+      # py's own functions for Python (erlang.state_*): served here, at once.
+      {^mref, :callback, handle, {:internal, name}, args} ->
+        Py.Native.callback_reply(handle, Py.State.serve(name, args))
+        await(mref, job, timeout, deadline, callbacks)
+
       {^mref, :callback, handle, name, args} ->
         pid = Py.Callbacks.spawn_callback(handle, name, args)
         await(mref, job, timeout, deadline, [pid | callbacks])
@@ -203,7 +212,12 @@ defmodule Py.Context do
   # The reply was sent before the cancel took effect: it is in the mailbox.
   defp receive_sent(mref) do
     receive do
-      {^mref, result, io} -> reply(mref, result, io)
+      {^mref, :py_event, kind, payload} ->
+        Py.EventSink.dispatch(kind, payload)
+        receive_sent(mref)
+
+      {^mref, result, io} ->
+        reply(mref, result, io)
     end
   end
 
@@ -243,8 +257,15 @@ defmodule Py.Context do
   # on their way for this call.
   defp flush_io(mref) do
     receive do
-      {:io_reply, ^mref, _} -> flush_io(mref)
-      {^mref, :callback, _handle, _name, _args} -> flush_io(mref)
+      {:io_reply, ^mref, _} ->
+        flush_io(mref)
+
+      {^mref, :callback, _handle, _name, _args} ->
+        flush_io(mref)
+
+      {^mref, :py_event, kind, payload} ->
+        Py.EventSink.dispatch(kind, payload)
+        flush_io(mref)
     after
       0 -> :ok
     end

@@ -46,24 +46,36 @@ defmodule Py.Object do
 
     case Py.Native.submit_to_owner(ref, tag, Process.group_leader(), {:repr, object}) do
       {:ok, job} ->
-        receive do
-          {^tag, {:ok, repr}, _io} -> {:ok, repr}
-          {^tag, {:error, reason}, _io} -> {:error, Py.Error.from_native(reason)}
-        after
-          timeout ->
-            Py.Native.cancel(job)
-
-            receive do
-              {^tag, _, _} -> :ok
-            after
-              0 -> :ok
-            end
-
-            {:error, Py.Error.timeout(timeout)}
-        end
+        await_repr(tag, job, timeout)
 
       {:error, :closed} ->
         {:error, Py.Error.closed()}
+    end
+  end
+
+  defp await_repr(tag, job, timeout) do
+    receive do
+      {^tag, {:ok, repr}, _io} ->
+        {:ok, repr}
+
+      {^tag, {:error, reason}, _io} ->
+        {:error, Py.Error.from_native(reason)}
+
+      # A log record or span from the __repr__.
+      {^tag, :py_event, kind, payload} ->
+        Py.EventSink.dispatch(kind, payload)
+        await_repr(tag, job, timeout)
+    after
+      timeout ->
+        Py.Native.cancel(job)
+
+        receive do
+          {^tag, _, _} -> :ok
+        after
+          0 -> :ok
+        end
+
+        {:error, Py.Error.timeout(timeout)}
     end
   end
 

@@ -8,6 +8,7 @@ defmodule Py.Runtime do
   @doc "Starts Python (idempotent). Returns the runtime info map."
   def start do
     with :ok <- check_loaded(),
+         :ok <- Py.Config.configure_native(),
          {:ok, build} <- build_info(),
          {:ok, {version, libpython}} <-
            Py.Native.runtime_start(build.python, Py.Config.parallel_slots()) do

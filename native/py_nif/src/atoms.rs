@@ -42,4 +42,8 @@ rustler::atoms! {
     free_threaded,
     worker,
     py_object_ret = "object",
+    log,
+    span,
+    py_event,
+    py_state,
 }

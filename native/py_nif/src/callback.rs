@@ -8,7 +8,7 @@
 //! the runner keeps serving its queue, so Elixir code in the callback can
 //! call Python again on the same context, to any depth.
 use crate::atoms;
-use crate::convert::{to_py, to_term};
+use crate::convert::{to_py, to_term, to_term_in};
 use crate::io;
 use crate::worker::{self, Msg, Runner};
 use parking_lot::RwLock;
@@ -16,6 +16,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
+use rustler::env::SavedTerm;
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
 use std::collections::HashSet;
@@ -68,8 +69,16 @@ fn raise_from_erlang(py: Python<'_>, class: &str, message: String) -> PyErr {
     }
 }
 
-fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-    if !registered(&name) {
+/// `internal` calls are py's own (the `erlang.state_*` functions): their
+/// name goes to Elixir as `{:internal, name}`, which no registered function
+/// can be, and the calling process serves them itself.
+fn call(
+    py: Python<'_>,
+    name: String,
+    args: &Bound<'_, PyTuple>,
+    internal: bool,
+) -> PyResult<Py<PyAny>> {
+    if !internal && !registered(&name) {
         return Err(raise_from_erlang(
             py,
             "UnknownFunctionError",
@@ -78,55 +87,68 @@ fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<
             ),
         ));
     }
-    let runner = worker::current_runner().ok_or_else(|| {
-        PyRuntimeError::new_err("erlang.call runs only inside a call from Elixir")
-    })?;
+    let outside = || {
+        let what = if internal {
+            format!("erlang.{name}")
+        } else {
+            "erlang.call".to_string()
+        };
+        PyRuntimeError::new_err(format!(
+            "{what} runs only inside a call from Elixir (not in a thread that Python code started)"
+        ))
+    };
+    let in_job = io::with_frame(|_| ()).is_some();
+    if internal && !in_job {
+        return call_via_sink(py, &name, args);
+    }
+    let runner = worker::current_runner().ok_or_else(outside)?;
     let id = worker::next_id();
     let handle = ResourceArc::new(CallbackRes {
         runner: runner.clone(),
         id,
     });
-    let sent = io::with_frame(|frame| {
-        let mut env = OwnedEnv::new();
-        let mut failure = None;
-        let state = frame.state.clone();
-        let sent = env.send_and_clear(&frame.caller, |env| {
-            let args = match to_term(py, env, args.as_any(), &runner, 0) {
-                Ok(args) => args,
-                Err(f) => {
-                    failure = Some(f);
-                    return atoms::nil().encode(env);
-                }
-            };
+    // Convert first, outside the job frame's borrow: a failing conversion
+    // may run Python code (a repr), which may print (and so use the frame).
+    let converted = OwnedEnv::new();
+    let saved = converted.run(|env| match to_term(py, env, args.as_any(), &runner, 0) {
+        Ok(args) => {
             let args = match get_tuple(args) {
                 Ok(items) => items.encode(env),
                 Err(_) => args,
+            };
+            Ok(converted.save(args))
+        }
+        Err(f) => Err(format!("{:?}", f.encode(py, env))),
+    });
+    let saved = saved.map_err(|term| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "cannot pass the arguments of erlang.{name} to Elixir: {term}"
+        ))
+    })?;
+    let sent = io::with_frame(|frame| {
+        let mut env = OwnedEnv::new();
+        let state = frame.state.clone();
+        let sent = env.send_and_clear(&frame.caller, |env| {
+            let args = converted.run(|own| saved.load(own).in_env(env));
+            let target = if internal {
+                (atoms::internal(), name.as_str()).encode(env)
+            } else {
+                name.as_str().encode(env)
             };
             (
                 io::reply_ref_in(frame, env),
                 atoms::callback(),
                 handle.encode(env),
-                name.as_str(),
+                target,
                 args,
             )
                 .encode(env)
         });
-        (sent.is_ok(), failure, state)
+        (sent.is_ok(), state)
     });
-    let Some((sent, failure, state)) = sent else {
-        return Err(PyRuntimeError::new_err(
-            "erlang.call runs only inside a call from Elixir",
-        ));
+    let Some((sent, state)) = sent else {
+        return Err(outside());
     };
-    if let Some(failure) = failure {
-        let mut env = OwnedEnv::new();
-        let message = env.run(|env| {
-            let term = failure.encode(py, env);
-            format!("cannot pass the arguments of erlang.{name} to Elixir: {term:?}")
-        });
-        env.clear();
-        return Err(pyo3::exceptions::PyTypeError::new_err(message));
-    }
     if !sent {
         return Err(raise_from_erlang(
             py,
@@ -141,6 +163,17 @@ fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<
             "the call was cancelled".into(),
         ));
     };
+    decode_answer(py, &name, &env, &result)
+}
+
+/// A callback's answer, `{:ok, value}` or `{:error, message}`, as Python's
+/// result or exception.
+fn decode_answer(
+    py: Python<'_>,
+    name: &str,
+    env: &OwnedEnv,
+    result: &SavedTerm,
+) -> PyResult<Py<PyAny>> {
     env.run(|env| {
         let result = result.load(env);
         let parts = get_tuple(result).unwrap_or_default();
@@ -169,6 +202,84 @@ fn call(py: Python<'_>, name: String, args: &Bound<'_, PyTuple>) -> PyResult<Py<
             )),
         }
     })
+}
+
+/// Where the sink's answer to an internal call from a thread outside any
+/// call goes: the waiting thread's channel.
+pub struct ThreadReplyRes(parking_lot::Mutex<Option<flume::Sender<(OwnedEnv, SavedTerm)>>>);
+
+#[rustler::resource_impl]
+impl Resource for ThreadReplyRes {}
+
+/// Delivers the sink's answer to a waiting thread.
+pub fn thread_reply(handle: &ThreadReplyRes, result: rustler::Term) {
+    if let Some(tx) = handle.0.lock().take() {
+        let env = OwnedEnv::new();
+        let saved = env.save(result);
+        let _ = tx.send((env, saved));
+    }
+}
+
+/// py's own functions (`erlang.state_*`) called from a thread that runs no
+/// job (a thread Python code started): served by the event sink process,
+/// while this thread waits without the GIL.
+fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    let Some(sink) = crate::observe::sink() else {
+        return Err(raise_from_erlang(
+            py,
+            "Error",
+            format!(
+                "erlang.{name}: py's event sink is not running (is the :py application started?)"
+            ),
+        ));
+    };
+    let converted = OwnedEnv::new();
+    let saved = converted.run(|env| match to_term_in(py, env, args.as_any(), None, 0) {
+        Ok(args) => {
+            let args = match get_tuple(args) {
+                Ok(items) => items.encode(env),
+                Err(_) => args,
+            };
+            Ok(converted.save(args))
+        }
+        Err(f) => Err(format!("{:?}", f.encode(py, env))),
+    });
+    let saved = saved.map_err(|term| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "cannot pass the arguments of erlang.{name} to Elixir: {term}"
+        ))
+    })?;
+    let (tx, rx) = flume::bounded(1);
+    let handle = ResourceArc::new(ThreadReplyRes(parking_lot::Mutex::new(Some(tx))));
+    let mut env = OwnedEnv::new();
+    let sent = env.send_and_clear(&sink, |env| {
+        let args = converted.run(|own| saved.load(own).in_env(env));
+        (atoms::py_state(), handle.encode(env), name, args).encode(env)
+    });
+    // If the sink drops the request, the handle (and the sender) go with it.
+    drop(handle);
+    if sent.is_err() {
+        return Err(raise_from_erlang(
+            py,
+            "Error",
+            format!("erlang.{name}: py's event sink has exited"),
+        ));
+    }
+    // SAFETY: attached on entry; nothing touches Python while detached.
+    let answer = unsafe {
+        let tstate = ffi::PyEval_SaveThread();
+        let answer = rx.recv();
+        ffi::PyEval_RestoreThread(tstate);
+        answer
+    };
+    match answer {
+        Ok((env, result)) => decode_answer(py, name, &env, &result),
+        Err(_) => Err(raise_from_erlang(
+            py,
+            "Error",
+            format!("erlang.{name}: py's event sink stopped before it answered"),
+        )),
+    }
 }
 
 fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -237,6 +348,12 @@ builtin!(
     call_impl,
     c"_call(name, args): internal"
 );
+builtin!(
+    CALL_INTERNAL_DEF,
+    c"_call_internal",
+    call_internal_impl,
+    c"_call_internal(name, args): internal"
+);
 builtin!(SEND_DEF, c"_send", send_impl, c"_send(pid, term): internal");
 builtin!(SELF_DEF, c"_self", self_impl, c"_self(): internal");
 builtin!(
@@ -247,7 +364,7 @@ builtin!(
 );
 
 /// Runs a builtin body, turning its Result into CPython's convention.
-unsafe fn wrap(
+pub(crate) unsafe fn wrap(
     args: *mut ffi::PyObject,
     body: impl FnOnce(Python<'_>, &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>,
 ) -> *mut ffi::PyObject {
@@ -274,7 +391,19 @@ unsafe extern "C" fn call_impl(
         let name: String = args.get_item(0)?.extract()?;
         let rest = args.get_item(1)?;
         let rest = rest.cast::<PyTuple>().map_err(PyErr::from)?;
-        call(py, name, rest)
+        call(py, name, rest, false)
+    })
+}
+
+unsafe extern "C" fn call_internal_impl(
+    _s: *mut ffi::PyObject,
+    a: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    wrap(a, |py, args| {
+        let name: String = args.get_item(0)?.extract()?;
+        let rest = args.get_item(1)?;
+        let rest = rest.cast::<PyTuple>().map_err(PyErr::from)?;
+        call(py, name, rest, true)
     })
 }
 
@@ -312,6 +441,7 @@ unsafe extern "C" fn registered_impl(
 pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
     for (name, def) in [
         ("_call", &CALL_DEF),
+        ("_call_internal", &CALL_INTERNAL_DEF),
         ("_send", &SEND_DEF),
         ("_self", &SELF_DEF),
         ("_registered", &REGISTERED_DEF),

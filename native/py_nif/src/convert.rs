@@ -233,6 +233,18 @@ pub fn to_term<'a>(
     owner: &Arc<Runner>,
     depth: usize,
 ) -> JobResult<Term<'a>> {
+    to_term_in(py, env, obj, Some(owner), depth)
+}
+
+/// Like `to_term`, for threads that are no runner (`owner` is `None`):
+/// values with no Elixir counterpart then fail instead of becoming handles.
+pub fn to_term_in<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    obj: &Bound<'_, PyAny>,
+    owner: Option<&Arc<Runner>>,
+    depth: usize,
+) -> JobResult<Term<'a>> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
@@ -264,7 +276,8 @@ pub fn to_term<'a>(
         let mut items = Vec::with_capacity(list.len());
         for (i, item) in list.iter().enumerate() {
             items.push(
-                to_term(py, env, &item, owner, depth + 1).map_err(|e| e.at(|| format!("[{i}]")))?,
+                to_term_in(py, env, &item, owner, depth + 1)
+                    .map_err(|e| e.at(|| format!("[{i}]")))?,
             );
         }
         return Ok(items.encode(env));
@@ -273,7 +286,7 @@ pub fn to_term<'a>(
         let mut items = Vec::with_capacity(tuple.len());
         for (i, item) in tuple.iter().enumerate() {
             items.push(
-                to_term(py, env, &item, owner, depth + 1)
+                to_term_in(py, env, &item, owner, depth + 1)
                     .map_err(|e| e.at(|| format!("elem {i}")))?,
             );
         }
@@ -294,7 +307,13 @@ pub fn to_term<'a>(
     if let Some(pid) = pid_to_term(py, env, obj)? {
         return Ok(pid);
     }
-    Ok(object::wrap(env, obj, owner))
+    match owner {
+        Some(owner) => Ok(object::wrap(env, obj, owner)),
+        None => Err(Failure::conversion(format!(
+            "{} has no Elixir counterpart and cannot become a handle outside a call; pass plain values",
+            short_repr(obj)
+        ))),
+    }
 }
 
 fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
@@ -337,15 +356,15 @@ fn dict_to_term<'a>(
     py: Python<'_>,
     env: Env<'a>,
     dict: &Bound<'_, PyDict>,
-    owner: &Arc<Runner>,
+    owner: Option<&Arc<Runner>>,
     depth: usize,
 ) -> JobResult<Term<'a>> {
     let mut keys = Vec::with_capacity(dict.len());
     let mut values = Vec::with_capacity(dict.len());
     for (k, v) in dict.iter() {
-        let key = to_term(py, env, &k, owner, depth + 1)
+        let key = to_term_in(py, env, &k, owner, depth + 1)
             .map_err(|e| e.at(|| format!("key {}", short_repr(&k))))?;
-        let value = to_term(py, env, &v, owner, depth + 1)
+        let value = to_term_in(py, env, &v, owner, depth + 1)
             .map_err(|e| e.at(|| format!("value at key {}", short_repr(&k))))?;
         keys.push(key);
         values.push(value);
@@ -376,13 +395,13 @@ fn set_to_term<'a, 'py>(
     py: Python<'py>,
     env: Env<'a>,
     iter: impl Iterator<Item = Bound<'py, PyAny>>,
-    owner: &Arc<Runner>,
+    owner: Option<&Arc<Runner>>,
     depth: usize,
 ) -> JobResult<Term<'a>> {
     let mut keys = Vec::new();
     for item in iter {
         keys.push(
-            to_term(py, env, &item, owner, depth + 1)
+            to_term_in(py, env, &item, owner, depth + 1)
                 .map_err(|e| e.at(|| format!("member {}", short_repr(&item))))?,
         );
     }

@@ -6,6 +6,7 @@ mod convert;
 mod error;
 mod io;
 mod object;
+mod observe;
 mod pyptr;
 mod request;
 mod runtime;
@@ -247,6 +248,45 @@ fn venv_set(env: Env, spec: Option<(String, Vec<String>)>) -> Term {
 #[rustler::nif]
 fn venv_current() -> Option<String> {
     venv::current()
+}
+
+/// Settings each interpreter reads as it starts: the log level (Python's
+/// level number, -1 for off), tracing on or off, and whether Python code may
+/// fork or exec. Call before `runtime_start`.
+#[rustler::nif]
+fn observe_configure(log_level: i64, tracing: bool, allow_fork: bool) -> rustler::Atom {
+    observe::configure(log_level, tracing, allow_fork);
+    atoms::ok()
+}
+
+/// Changes the forwarded log level; each interpreter applies it before its
+/// next call.
+#[rustler::nif]
+fn log_level_set(level: i64) -> rustler::Atom {
+    observe::set_log_level(level);
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn tracing_set(on: bool) -> rustler::Atom {
+    observe::set_tracing(on);
+    atoms::ok()
+}
+
+/// The process that receives events from Python threads outside any call
+/// (`nil` to drop them).
+#[rustler::nif]
+fn sink_set(pid: Option<LocalPid>) -> rustler::Atom {
+    observe::set_sink(pid);
+    atoms::ok()
+}
+
+/// The event sink's answer to an `erlang.state_*` call from a thread
+/// outside any call: `{:ok, value}` or `{:error, message}`.
+#[rustler::nif]
+fn thread_reply(handle: ResourceArc<callback::ThreadReplyRes>, result: Term) -> rustler::Atom {
+    callback::thread_reply(&handle, result);
+    atoms::ok()
 }
 
 rustler::init!("Elixir.Py.Native");

@@ -256,6 +256,7 @@ pub fn install_erlang_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let code = CString::new(include_str!("bootstrap.py"))
         .map_err(|_| pyo3::exceptions::PyValueError::new_err("bootstrap contains NUL"))?;
     py.run(&code, Some(&dict), None)?;
+    crate::observe::install(py, &dict)?;
     py.import("sys")?
         .getattr("modules")?
         .set_item("erlang", &module)?;

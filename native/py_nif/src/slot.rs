@@ -116,8 +116,9 @@ unsafe fn slot_thread(
     ffi::PyEval_RestoreThread(main_tstate);
     let config = ffi::PyInterpreterConfig {
         use_main_obmalloc: 0,
-        allow_fork: 0,
-        allow_exec: 0,
+        // `config :py, allow_fork: true` lifts CPython's own ban too.
+        allow_fork: crate::observe::allow_fork() as i32,
+        allow_exec: crate::observe::allow_fork() as i32,
         allow_threads: 1,
         allow_daemon_threads: 0,
         check_multi_interp_extensions: 1,
@@ -147,6 +148,7 @@ unsafe fn slot_thread(
                 });
                 let _ = ready.send(Ok(()));
                 runner.serve(py, &rx);
+                crate::observe::before_interpreter_end(py);
             }
             Err(message) => {
                 let _ = ready.send(Err(message));

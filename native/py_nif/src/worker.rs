@@ -340,6 +340,7 @@ impl Runner {
         if !job.state.transition(QUEUED, RUNNING) {
             return;
         }
+        crate::observe::sync(py);
         let ctx = job.state.ctx.clone();
         // Jobs nest (a callback's Elixir code calls Python again): restore
         // the outer job's ids when this one ends.

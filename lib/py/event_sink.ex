@@ -1,0 +1,36 @@
+defmodule Py.EventSink do
+  @moduledoc false
+  # Receives log records and spans from Python threads that run outside any
+  # call (the native side knows this process's pid), and dispatches every
+  # Python event, wherever it arrives. It also serves erlang.state_* for
+  # those threads. Events raised during a call go to the
+  # calling process instead (see Py.Context's await loop).
+  use GenServer
+
+  def start_link(_opts), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+
+  @doc false
+  def dispatch(:log, payload), do: Py.Logger.handle_record(payload)
+  def dispatch(:span, payload), do: Py.Trace.handle_span(payload)
+  def dispatch(_kind, _payload), do: :ok
+
+  @impl true
+  def init([]) do
+    Py.Native.sink_set(self())
+    {:ok, nil}
+  end
+
+  @impl true
+  def handle_info({:py_event, kind, payload}, state) do
+    dispatch(kind, payload)
+    {:noreply, state}
+  end
+
+  # erlang.state_* from a Python thread outside any call; the thread waits.
+  def handle_info({:py_state, handle, name, args}, state) do
+    Py.Native.thread_reply(handle, Py.State.serve(name, args))
+    {:noreply, state}
+  end
+
+  def handle_info(_msg, state), do: {:noreply, state}
+end

@@ -1,0 +1,268 @@
+//! Observability plumbing: Python log records and trace spans on their way
+//! to Elixir, the settings every interpreter reads at start-up (log level,
+//! tracing, the fork policy), and the sink for events from Python threads
+//! that run outside any call.
+//!
+//! An event raised by code running in a call goes to the process that made
+//! the call, tagged with the call's reference (`{ref, :py_event, kind,
+//! payload}`), before the call's reply: that process logs it or runs the
+//! trace handlers, with its own Logger metadata. An event from any other
+//! Python thread goes to the sink process (`{:py_event, kind, payload}`).
+//! Both sends happen on threads the BEAM does not own (a runner, or a thread
+//! Python started), where `OwnedEnv::send_and_clear` is legal.
+use crate::atoms;
+use crate::callback::wrap;
+use crate::convert::to_term_in;
+use crate::io;
+use crate::worker;
+use parking_lot::RwLock;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyCFunction, PyDict};
+use rustler::env::SavedTerm;
+use rustler::{Encoder, LocalPid, OwnedEnv};
+use std::cell::Cell;
+use std::os::raw::c_char;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+/// Python's level number below which records are not forwarded; -1: off.
+static LOG_LEVEL: AtomicI64 = AtomicI64::new(30);
+/// Bumped on every level change; each thread applies a change it has not
+/// seen before its next job.
+static LOG_GENERATION: AtomicU64 = AtomicU64::new(0);
+static TRACING: AtomicBool = AtomicBool::new(false);
+static ALLOW_FORK: AtomicBool = AtomicBool::new(false);
+static SPAN_IDS: AtomicU64 = AtomicU64::new(1);
+static SINK: RwLock<Option<LocalPid>> = RwLock::new(None);
+
+thread_local! {
+    static SEEN_GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Settings read by each interpreter as it starts (call before the runtime
+/// starts for `allow_fork` to apply everywhere).
+pub fn configure(log_level: i64, tracing: bool, allow_fork: bool) {
+    set_log_level(log_level);
+    TRACING.store(tracing, Ordering::Release);
+    ALLOW_FORK.store(allow_fork, Ordering::Release);
+}
+
+pub fn set_log_level(level: i64) {
+    LOG_LEVEL.store(level, Ordering::Release);
+    LOG_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+pub fn set_tracing(on: bool) {
+    TRACING.store(on, Ordering::Release);
+}
+
+pub fn allow_fork() -> bool {
+    ALLOW_FORK.load(Ordering::Acquire)
+}
+
+pub fn sink() -> Option<LocalPid> {
+    *SINK.read()
+}
+
+pub fn set_sink(pid: Option<LocalPid>) {
+    *SINK.write() = pid;
+}
+
+/// Called by a runner before each job: applies a log level change this
+/// thread has not applied yet (an atomic load when nothing changed).
+pub fn sync(py: Python<'_>) {
+    let generation = LOG_GENERATION.load(Ordering::Acquire);
+    if SEEN_GENERATION.with(Cell::get) == generation {
+        return;
+    }
+    SEEN_GENERATION.with(|s| s.set(generation));
+    let applied = py
+        .import("erlang")
+        .and_then(|m| m.getattr("_apply_logging"))
+        .and_then(|f| f.call0());
+    if let Err(err) = applied {
+        // Leave the interpreter's logging as it was; say why once.
+        eprintln!(
+            "py: cannot apply the log level: {}",
+            crate::error::describe(py, &err)
+        );
+    }
+}
+
+/// Called by a slot thread before its sub-interpreter ends.
+#[cfg(all(feature = "parallel", Py_3_12))]
+pub fn before_interpreter_end(py: Python<'_>) {
+    let _ = py
+        .import("erlang")
+        .and_then(|m| m.getattr("_forget_thread"))
+        .and_then(|f| f.call0());
+}
+
+/// Sends an event to the process that made the running call, or to the
+/// sink outside calls. False when nobody could take it.
+fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // Convert first, outside the job frame's borrow: a failing conversion
+    // may run Python code (a repr), which may write to stdout (the frame).
+    let runner = worker::current_runner();
+    let converted = OwnedEnv::new();
+    let saved = converted.run(
+        |env| match to_term_in(py, env, payload, runner.as_ref(), 0) {
+            Ok(term) => Ok(converted.save(term)),
+            Err(f) => Err(format!("{:?}", f.encode(py, env))),
+        },
+    );
+    let saved = saved.map_err(|text| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "the event cannot cross into Elixir: {text}"
+        ))
+    })?;
+    let sent = io::with_frame(|frame| {
+        // A caller that timed out has stopped listening: the sink takes it.
+        if frame.state.is_cancelled() {
+            return None;
+        }
+        let mut env = OwnedEnv::new();
+        let sent = env.send_and_clear(&frame.caller, |env| {
+            let tag = io::reply_ref_in(frame, env);
+            (
+                tag,
+                atoms::py_event(),
+                kind,
+                copy_into(&converted, &saved, env),
+            )
+                .encode(env)
+        });
+        Some(sent.is_ok())
+    })
+    .flatten();
+    if let Some(sent) = sent {
+        return Ok(sent);
+    }
+    let Some(sink) = *SINK.read() else {
+        return Ok(false);
+    };
+    let mut env = OwnedEnv::new();
+    Ok(env
+        .send_and_clear(&sink, |env| {
+            (atoms::py_event(), kind, copy_into(&converted, &saved, env)).encode(env)
+        })
+        .is_ok())
+}
+
+/// A copy, made in `env`, of a term saved in another env.
+fn copy_into<'a>(from: &OwnedEnv, saved: &SavedTerm, env: rustler::Env<'a>) -> rustler::Term<'a> {
+    from.run(|own| saved.load(own).in_env(env))
+}
+
+// ------------------------------------------------------------ builtins
+
+struct MethodDef(ffi::PyMethodDef);
+// SAFETY: immutable static data that CPython only reads.
+unsafe impl Sync for MethodDef {}
+
+macro_rules! builtin {
+    ($def:ident, $name:literal, $imp:ident, $doc:literal) => {
+        static $def: MethodDef = MethodDef(ffi::PyMethodDef {
+            ml_name: $name.as_ptr() as *const c_char,
+            ml_meth: ffi::PyMethodDefPointer { PyCFunction: $imp },
+            ml_flags: ffi::METH_VARARGS,
+            ml_doc: $doc.as_ptr() as *const c_char,
+        });
+    };
+}
+
+builtin!(
+    EMIT_DEF,
+    c"_emit",
+    emit_impl,
+    c"_emit(kind, payload): internal"
+);
+builtin!(
+    SETTINGS_DEF,
+    c"_settings",
+    settings_impl,
+    c"_settings() -> (log_level, allow_fork): internal"
+);
+builtin!(
+    SPAN_BEGIN_DEF,
+    c"_span_begin",
+    span_begin_impl,
+    c"_span_begin() -> a new span id, or 0 when tracing is off: internal"
+);
+
+unsafe extern "C" fn emit_impl(
+    _s: *mut ffi::PyObject,
+    a: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    wrap(a, |py, args| {
+        let kind = match args.get_item(0)?.extract::<i64>()? {
+            0 => atoms::log(),
+            1 => atoms::span(),
+            other => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "unknown event kind {other}"
+                )))
+            }
+        };
+        let sent = emit(py, kind, &args.get_item(1)?)?;
+        Ok(PyBool::new(py, sent).to_owned().into_any().unbind())
+    })
+}
+
+unsafe extern "C" fn settings_impl(
+    _s: *mut ffi::PyObject,
+    a: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    wrap(a, |py, _| {
+        let level = LOG_LEVEL.load(Ordering::Acquire);
+        let value = (level, allow_fork()).into_pyobject(py)?;
+        Ok(value.into_any().unbind())
+    })
+}
+
+unsafe extern "C" fn span_begin_impl(
+    _s: *mut ffi::PyObject,
+    _a: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let id = if TRACING.load(Ordering::Relaxed) {
+        SPAN_IDS.fetch_add(1, Ordering::Relaxed)
+    } else {
+        0
+    };
+    // SAFETY: called by CPython with the GIL held.
+    ffi::PyLong_FromUnsignedLongLong(id)
+}
+
+/// Adds the builtins to the `erlang` module's dict and runs the Python half
+/// (`observe.py`) there. Runs in every interpreter.
+pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
+    for (name, def) in [
+        ("_emit", &EMIT_DEF),
+        ("_settings", &SETTINGS_DEF),
+        ("_span_begin", &SPAN_BEGIN_DEF),
+    ] {
+        // SAFETY: the definitions are 'static; a null self/module is allowed.
+        let function = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyCFunction_NewEx(
+                    &def.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                ),
+            )?
+            .cast_into_unchecked::<PyCFunction>()
+        };
+        dict.set_item(name, function)?;
+    }
+    // Compiled under a name of its own, so tracebacks through it (the fork
+    // guard's, say) do not look like the user's "<string>" code.
+    let builtins = py.import("builtins")?;
+    let code = builtins.getattr("compile")?.call1((
+        include_str!("observe.py"),
+        "<py: erlang module, observe.py>",
+        "exec",
+    ))?;
+    builtins.getattr("exec")?.call1((code, dict))?;
+    Ok(())
+}

@@ -42,4 +42,8 @@ rustler::atoms! {
     free_threaded,
     worker,
     py_object_ret = "object",
+    py_channel = "Elixir.Py.Channel",
+    py_buffer = "Elixir.Py.Buffer",
+    full,
+    not_binary,
 }

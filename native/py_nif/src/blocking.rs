@@ -1,0 +1,127 @@
+//! Waiting, with the interpreter's GIL released, for state shared with
+//! Elixir (channels and buffers), without outliving the running job.
+//!
+//! A wait ends when the state is ready, at its deadline, or when the job
+//! that waits is cancelled (its caller timed out) or its context or runner
+//! closes. Those three all go through `Runner::interrupt`, which calls
+//! `wake_job`: the waiter registered under the job's id is notified, so a
+//! cancelled wait ends at once instead of at its next periodic check.
+use crate::io;
+use parking_lot::{Condvar, Mutex};
+use pyo3::ffi;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// State guarded by a mutex, with a condition variable for its waiters.
+pub struct Shared<S> {
+    pub state: Mutex<S>,
+    cv: Condvar,
+}
+
+impl<S> Shared<S> {
+    pub fn new(state: S) -> Shared<S> {
+        Shared {
+            state: Mutex::new(state),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Wakes every waiter (call after changing the state).
+    pub fn notify(&self) {
+        self.cv.notify_all();
+    }
+}
+
+trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+impl<S: Send> Wake for Shared<S> {
+    fn wake(&self) {
+        // Taken so that a waiter between its check and its wait cannot miss
+        // the notification.
+        let _guard = self.state.lock();
+        self.cv.notify_all();
+    }
+}
+
+/// The waiting job ids and what they wait on.
+static WAITING: Mutex<BTreeMap<u64, Arc<dyn Wake>>> = Mutex::new(BTreeMap::new());
+
+/// Wakes the wait of `job`, if it is blocked in one (called on cancel and
+/// close, after the flag that ends the wait is set).
+pub fn wake_job(job: u64) {
+    let waiter = WAITING.lock().get(&job).cloned();
+    if let Some(waiter) = waiter {
+        waiter.wake();
+    }
+}
+
+/// Why a wait ended without a value.
+pub enum Stop {
+    /// The job was cancelled or its context closed: raise `erlang.Interrupted`.
+    Interrupted,
+    TimedOut,
+}
+
+/// A re-check interval: a safety net only, every path that ends a wait
+/// also notifies it.
+const RECHECK: Duration = Duration::from_millis(500);
+
+/// Returns `ready(state)` as soon as it is `Some`. Call attached to the
+/// interpreter; the GIL is released while waiting. `ready` runs with the
+/// state locked and must not touch Python.
+pub fn wait<S: Send + 'static, R>(
+    shared: &Arc<Shared<S>>,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut(&mut S) -> Option<R>,
+) -> Result<R, Stop> {
+    if let Some(value) = ready(&mut shared.state.lock()) {
+        return Ok(value);
+    }
+    let job = io::with_frame(|frame| frame.state.clone());
+    let stopped = || {
+        job.as_ref()
+            .is_some_and(|job| job.is_cancelled() || !job.ctx.is_open())
+    };
+    if stopped() {
+        return Err(Stop::Interrupted);
+    }
+    if let Some(job) = &job {
+        WAITING
+            .lock()
+            .insert(job.id, shared.clone() as Arc<dyn Wake>);
+    }
+    // SAFETY: attached on entry (a builtin's contract); nothing below
+    // touches Python until the thread state is restored.
+    let tstate = unsafe { ffi::PyEval_SaveThread() };
+    let result = loop {
+        let mut state = shared.state.lock();
+        if let Some(value) = ready(&mut state) {
+            break Ok(value);
+        }
+        if stopped() {
+            break Err(Stop::Interrupted);
+        }
+        let until = match deadline {
+            Some(deadline) if deadline <= Instant::now() => break Err(Stop::TimedOut),
+            Some(deadline) => deadline.min(Instant::now() + RECHECK),
+            None => Instant::now() + RECHECK,
+        };
+        let _ = shared.cv.wait_until(&mut state, until);
+    };
+    // SAFETY: the thread state saved above, on this thread.
+    unsafe { ffi::PyEval_RestoreThread(tstate) };
+    if let Some(job) = &job {
+        WAITING.lock().remove(&job.id);
+    }
+    result
+}
+
+/// Whether the running job (if any) has been cancelled or its context
+/// closed.
+pub fn job_stopped() -> bool {
+    io::with_frame(|frame| frame.state.is_cancelled() || !frame.state.ctx.is_open())
+        .unwrap_or(false)
+}

@@ -167,6 +167,22 @@ defmodule Py.ChannelTest do
     assert Py.Context.eval(ctx, "ch.receive()", %{"ch" => ch}) == {:ok, 1}
   end
 
+  test "a timeout interrupts an asyncio loop awaiting a channel, and the context stays usable" do
+    {:ok, ctx} = Py.Context.start_link()
+    :ok = Py.Context.exec(ctx, @defs)
+    ch = Py.Channel.new()
+
+    assert {:error, %Py.Error{kind: :timeout}} =
+             Py.Context.eval(ctx, "async_collect(ch)", %{"ch" => ch}, timeout: 200)
+
+    # The wait ended at once: the context answers before anything is sent.
+    assert Py.Context.eval(ctx, "1 + 1", %{}, timeout: 5_000) == {:ok, 2}
+    # The loop and the channel still work afterwards.
+    :ok = Py.Channel.send(ch, "after")
+    :ok = Py.Channel.close(ch)
+    assert Py.Context.eval(ctx, "async_collect(ch)", %{"ch" => ch}) == {:ok, ["after"]}
+  end
+
   test "the owner's exit closes the channel: Python's loop ends with what was sent" do
     test = self()
 

@@ -33,28 +33,66 @@ impl<S> Shared<S> {
     }
 }
 
+/// What a state does, besides notifying its condition variable, when a
+/// waiting job is cancelled (a channel wakes its asyncio waiters).
+pub trait OnWake {
+    fn on_wake(&mut self) {}
+}
+
 trait Wake: Send + Sync {
     fn wake(&self);
 }
 
-impl<S: Send> Wake for Shared<S> {
+impl<S: OnWake + Send> Wake for Shared<S> {
     fn wake(&self) {
         // Taken so that a waiter between its check and its wait cannot miss
         // the notification.
-        let _guard = self.state.lock();
+        let mut state = self.state.lock();
+        state.on_wake();
         self.cv.notify_all();
     }
 }
 
 /// The waiting job ids and what they wait on.
-static WAITING: Mutex<BTreeMap<u64, Arc<dyn Wake>>> = Mutex::new(BTreeMap::new());
+static WAITING: Mutex<BTreeMap<u64, Vec<Arc<dyn Wake>>>> = Mutex::new(BTreeMap::new());
 
-/// Wakes the wait of `job`, if it is blocked in one (called on cancel and
+fn register(job: u64, waiter: Arc<dyn Wake>) {
+    WAITING.lock().entry(job).or_default().push(waiter);
+}
+
+fn unregister(job: u64, waiter: &Arc<dyn Wake>) {
+    let mut waiting = WAITING.lock();
+    if let Some(list) = waiting.get_mut(&job) {
+        if let Some(at) = list.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+            list.swap_remove(at);
+        }
+        if list.is_empty() {
+            waiting.remove(&job);
+        }
+    }
+}
+
+/// Wakes the waits of `job`, if it is blocked in any (called on cancel and
 /// close, after the flag that ends the wait is set).
 pub fn wake_job(job: u64) {
-    let waiter = WAITING.lock().get(&job).cloned();
-    if let Some(waiter) = waiter {
+    let waiters = WAITING.lock().get(&job).cloned().unwrap_or_default();
+    for waiter in waiters {
         waiter.wake();
+    }
+}
+
+/// Registers (`on`) or unregisters an asyncio wait of the running job on
+/// `shared`, so that a cancel wakes it (through `OnWake`). No-op outside
+/// a job.
+pub fn watch<S: OnWake + Send + 'static>(shared: &Arc<Shared<S>>, on: bool) {
+    let Some(job) = io::with_frame(|frame| frame.state.id) else {
+        return;
+    };
+    let waiter = shared.clone() as Arc<dyn Wake>;
+    if on {
+        register(job, waiter);
+    } else {
+        unregister(job, &waiter);
     }
 }
 
@@ -72,7 +110,7 @@ const RECHECK: Duration = Duration::from_millis(500);
 /// Returns `ready(state)` as soon as it is `Some`. Call attached to the
 /// interpreter; the GIL is released while waiting. `ready` runs with the
 /// state locked and must not touch Python.
-pub fn wait<S: Send + 'static, R>(
+pub fn wait<S: OnWake + Send + 'static, R>(
     shared: &Arc<Shared<S>>,
     deadline: Option<Instant>,
     mut ready: impl FnMut(&mut S) -> Option<R>,
@@ -88,10 +126,9 @@ pub fn wait<S: Send + 'static, R>(
     if stopped() {
         return Err(Stop::Interrupted);
     }
+    let waiter = shared.clone() as Arc<dyn Wake>;
     if let Some(job) = &job {
-        WAITING
-            .lock()
-            .insert(job.id, shared.clone() as Arc<dyn Wake>);
+        register(job.id, waiter.clone());
     }
     // SAFETY: attached on entry (a builtin's contract); nothing below
     // touches Python until the thread state is restored.
@@ -114,7 +151,7 @@ pub fn wait<S: Send + 'static, R>(
     // SAFETY: the thread state saved above, on this thread.
     unsafe { ffi::PyEval_RestoreThread(tstate) };
     if let Some(job) = &job {
-        WAITING.lock().remove(&job.id);
+        unregister(job.id, &waiter);
     }
     result
 }

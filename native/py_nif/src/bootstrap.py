@@ -248,9 +248,11 @@ class Channel:
             if not waiters:
                 loop.add_reader(fd, _wake_channel_waiters, key)
             waiters.append(future)
+            _chan_watch(self._c, True)
             try:
                 await future
             finally:
+                _chan_watch(self._c, False)
                 waiters.remove(future)
                 if not waiters:
                     del _channel_waiters[key]

@@ -18,7 +18,7 @@
 //!
 //! Reads block with the GIL released until enough data arrived or the
 //! buffer was closed (then they return what is left, then `b""`).
-use crate::blocking::{self, Shared, Stop};
+use crate::blocking::{self, OnWake, Shared, Stop};
 use crate::handle::{self, MethodDef};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -79,6 +79,8 @@ pub struct BufferState {
 }
 
 pub type Buffer = Shared<BufferState>;
+
+impl OnWake for BufferState {}
 
 pub enum WriteError {
     Full,

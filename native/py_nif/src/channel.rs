@@ -14,12 +14,14 @@
 //! - `_chan_fd(c)`: a file descriptor that is readable while the channel
 //!   has messages or is closed, for `loop.add_reader` (made on first use,
 //!   so synchronous receivers never pay for it)
+//! - `_chan_watch(c, on)`: while an asyncio wait is on, a cancel of the
+//!   running job sets the pipe, so the loop wakes and the wait ends
 //! - `_chan_close(c)`, `_chan_info(c)`: `(queued, closed)`
 //!
 //! The Elixir resource monitors its owner: when the owner exits, or the
 //! last Elixir reference is dropped, the channel closes, so a Python loop
 //! over it always ends.
-use crate::blocking::{self, Shared, Stop};
+use crate::blocking::{self, OnWake, Shared, Stop};
 use crate::convert::to_py;
 use crate::handle::{self, MethodDef};
 use pyo3::exceptions::{PyStopIteration, PyTimeoutError, PyTypeError};
@@ -49,6 +51,17 @@ pub struct ChannelState {
 }
 
 pub type Channel = Shared<ChannelState>;
+
+impl OnWake for ChannelState {
+    /// A cancelled job may await this channel on an asyncio loop: make the
+    /// loop wake up (the next poll raises `erlang.Interrupted`, and an empty
+    /// poll clears the pipe again).
+    fn on_wake(&mut self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.set();
+        }
+    }
+}
 
 pub enum SendError {
     Full,
@@ -282,7 +295,18 @@ unsafe extern "C" fn poll_impl(
         if blocking::job_stopped() {
             return Err(interrupted(py));
         }
-        let next = pop(&mut channel.state.lock());
+        let next = {
+            let mut state = channel.state.lock();
+            let next = pop(&mut state);
+            if next.is_none() {
+                // Empty and open: the pipe must not stay readable (a
+                // cancel's wake-up may have set it).
+                if let Some(notifier) = &state.notifier {
+                    notifier.clear();
+                }
+            }
+            next
+        };
         let (status, value): (i64, Py<PyAny>) = match next {
             Some(Next::Message(message)) => (0, to_python(py, message)?),
             Some(Next::Closed) => (2, py.None()),
@@ -311,6 +335,17 @@ unsafe extern "C" fn fd_impl(_s: *mut ffi::PyObject, a: *mut ffi::PyObject) -> *
         }
         let fd = state.notifier.as_ref().map_or(-1, |n| n.read);
         Ok(fd.into_pyobject(py)?.into_any().unbind())
+    })
+}
+
+unsafe extern "C" fn watch_impl(
+    _s: *mut ffi::PyObject,
+    a: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    handle::wrap(a, |py, args| {
+        let channel = channel_arg(args)?;
+        blocking::watch(&channel, args.get_item(1)?.is_truthy()?);
+        Ok(py.None())
     })
 }
 
@@ -347,6 +382,8 @@ static RECEIVE_DEF: MethodDef = MethodDef::new(
 static NEXT_DEF: MethodDef = MethodDef::new(c"_chan_next", next_impl, c"_chan_next(c): internal");
 static POLL_DEF: MethodDef = MethodDef::new(c"_chan_poll", poll_impl, c"_chan_poll(c): internal");
 static FD_DEF: MethodDef = MethodDef::new(c"_chan_fd", fd_impl, c"_chan_fd(c): internal");
+static WATCH_DEF: MethodDef =
+    MethodDef::new(c"_chan_watch", watch_impl, c"_chan_watch(c, on): internal");
 static CLOSE_DEF: MethodDef =
     MethodDef::new(c"_chan_close", close_impl, c"_chan_close(c): internal");
 static INFO_DEF: MethodDef = MethodDef::new(c"_chan_info", info_impl, c"_chan_info(c): internal");
@@ -361,6 +398,7 @@ pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
             ("_chan_next", &NEXT_DEF),
             ("_chan_poll", &POLL_DEF),
             ("_chan_fd", &FD_DEF),
+            ("_chan_watch", &WATCH_DEF),
             ("_chan_close", &CLOSE_DEF),
             ("_chan_info", &INFO_DEF),
         ],

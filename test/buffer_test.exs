@@ -3,6 +3,7 @@ defmodule Py.BufferTest do
   # py313-parallel lane the pool's contexts are OWN_GIL sub-interpreters,
   # so every test here also runs there.
   use ExUnit.Case, async: true
+  doctest Py.Buffer
 
   defp buffer_with(chunks, opts \\ []) do
     buf = Py.Buffer.new(opts)

@@ -3,6 +3,7 @@ defmodule Py.ChannelTest do
   # the pool's contexts are OWN_GIL sub-interpreters, so every test here
   # also runs there; the :parallel tests add cross-interpreter cases.
   use ExUnit.Case, async: true
+  doctest Py.Channel
 
   @defs """
   import erlang, asyncio

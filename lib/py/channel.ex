@@ -8,9 +8,9 @@ defmodule Py.Channel do
   `await ch.async_receive()` under asyncio. Replies go back with
   `erlang.send(pid, term)`.
 
-      ch = Py.Channel.new()
+      {:ok, ctx} = Py.Context.start_link()
 
-      Py.exec!(\"\"\"
+      Py.Context.exec!(ctx, \"\"\"
       import erlang
 
       def total(ch, reply_to):
@@ -21,11 +21,14 @@ defmodule Py.Channel do
           return s
       \"\"\")
 
-      task = Task.async(fn -> Py.call(:__main__, :total, [ch, self()]) end)
+      ch = Py.Channel.new()
+      me = self()
+      task = Task.async(fn -> Py.Context.eval(ctx, "total(ch, me)", %{"ch" => ch, "me" => me}) end)
       :ok = Py.Channel.send(ch, 1)
       :ok = Py.Channel.send(ch, 2)
       :ok = Py.Channel.close(ch)
       {:ok, 3} = Task.await(task)
+      # the mailbox now holds {"running", 1} and {"running", 3}
 
   Messages are copied when sent and converted to Python by the thread that
   receives them, with the usual rules (see `docs/type-conversion.md`). A

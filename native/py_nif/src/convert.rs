@@ -12,6 +12,7 @@
 //! | MapSet                         | set (frozenset -> MapSet)  |
 //! | pid                            | erlang.Pid                 |
 //! | %Py.Object{}                   | the object itself          |
+//! | %Py.Channel{} / %Py.Buffer{}   | erlang.Channel / .Buffer   |
 //!
 //! Python bytes and bytearray come back as binaries. Anything else comes back
 //! as `%Py.Object{}`. Nesting is limited to `MAX_DEPTH`; worker threads have

@@ -141,7 +141,7 @@ pub fn deadline(timeout: &Bound<'_, PyAny>) -> PyResult<Option<std::time::Instan
         return Ok(None);
     }
     let seconds: f64 = timeout.extract()?;
-    if !(seconds >= 0.0) || !seconds.is_finite() {
+    if !seconds.is_finite() || seconds < 0.0 {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "timeout must be None or a finite number of seconds >= 0",
         ));

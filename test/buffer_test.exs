@@ -108,6 +108,23 @@ defmodule Py.BufferTest do
              {:ok, {"_ChunkPin", true, false, first, 990, second, ["tail"], ""}}
   end
 
+  @tag :numpy
+  test "views are not copies: one binary written twice gives two views of the same bytes" do
+    # numpy refuses sub-interpreters: a main-interpreter context.
+    {:ok, ctx} = Py.Context.start_link(interpreter: :main)
+    big = :crypto.strong_rand_bytes(1000)
+    buf = closed_buffer_with([big, big])
+
+    code = """
+    (lambda np, a, b: (
+        len(a), len(b),
+        np.frombuffer(a, np.uint8).ctypes.data == np.frombuffer(b, np.uint8).ctypes.data,
+    ))(__import__('numpy'), buf.read_view(), buf.read_view())
+    """
+
+    assert Py.Context.eval(ctx, String.trim(code), %{"buf" => buf}) == {:ok, {1000, 1000, true}}
+  end
+
   test "a memoryview outlives the buffer and the reads after it" do
     task =
       Task.async(fn ->

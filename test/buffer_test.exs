@@ -79,6 +79,60 @@ defmodule Py.BufferTest do
     assert Task.await(task) == {:ok, {"abcde", "line end\n", "rest"}}
   end
 
+  test "readline waits for the end of a line written in many pieces; limits still apply" do
+    buf = Py.Buffer.new()
+    task = reader("(buf.readline(), buf.readline(5), buf.readline(), buf.readline())", buf)
+    assert_receive "waiting", 5_000
+
+    for piece <- ["aa", "bb", "cc", "\nfirst", "second\n", "x"],
+        do: :ok = Py.Buffer.write(buf, piece)
+
+    :ok = Py.Buffer.close(buf)
+    assert Task.await(task) == {:ok, {"aabbcc\n", "first", "second\n", "x"}}
+  end
+
+  test "read and readline match io.BytesIO on the same bytes, written while Python reads" do
+    :rand.seed(:exsss, {1, 2, 3})
+
+    chunks =
+      for _ <- 1..300 do
+        for(_ <- 1..:rand.uniform(40), into: "", do: <<Enum.random(~c"ab\n")>>)
+      end
+
+    data = IO.iodata_to_binary(chunks)
+    buf = Py.Buffer.new()
+
+    task =
+      Task.async(fn ->
+        Py.exec!("""
+        import io, random
+        def compare(buf, data, seed):
+            data = data.encode() if isinstance(data, str) else data
+            rng = random.Random(seed)
+            ref = io.BytesIO(data)
+            steps = 0
+            while ref.tell() < len(data) or steps == 0:
+                op, k = rng.randrange(3), rng.randrange(0, 40)
+                if op == 0:
+                    got, want = buf.readline(), ref.readline()
+                elif op == 1:
+                    got, want = buf.readline(k), ref.readline(k)
+                else:
+                    got, want = buf.read(k), ref.read(k)
+                if got != want:
+                    return (steps, op, k, got, want)
+                steps += 1
+            return (buf.read(), steps > 0)
+        """)
+
+        Py.eval("compare(buf, data, 7)", %{"buf" => buf, "data" => data})
+      end)
+
+    for chunk <- chunks, do: :ok = Py.Buffer.write(buf, chunk)
+    :ok = Py.Buffer.close(buf)
+    assert Task.await(task) == {:ok, {"", true}}
+  end
+
   test "memoryviews share the written bytes: read-only, pinned, one chunk each" do
     big = :crypto.strong_rand_bytes(1000)
     buf = closed_buffer_with([big, "tail"])

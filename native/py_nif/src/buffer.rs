@@ -70,6 +70,9 @@ pub struct BufferState {
     offset: usize,
     /// Bytes written and not yet read.
     buffered: usize,
+    /// That many bytes from the read position hold no newline (so a
+    /// waiting `readline` never rescans them under the lock).
+    scanned: usize,
     /// The writer closed it: reads return what is left, then end.
     eof: bool,
     /// The reader closed it: reads fail, writes are refused.
@@ -93,6 +96,7 @@ pub fn new(max_size: usize) -> Arc<Buffer> {
         chunks: VecDeque::new(),
         offset: 0,
         buffered: 0,
+        scanned: 0,
         eof: false,
         reader_closed: false,
         max_size,
@@ -154,12 +158,14 @@ fn close_reader(buffer: &Buffer) {
     state.chunks.clear();
     state.buffered = 0;
     state.offset = 0;
+    state.scanned = 0;
     drop(state);
     buffer.notify();
 }
 
 /// Takes up to `n` bytes from the front.
 fn take(state: &mut BufferState, mut n: usize) -> Vec<Piece> {
+    state.scanned = state.scanned.saturating_sub(n);
     let mut pieces = Vec::new();
     while n > 0 {
         let Some(front) = state.chunks.front() else {
@@ -199,7 +205,7 @@ enum Want {
 }
 
 /// The number of bytes to take now, or None to wait.
-fn ready(state: &BufferState, want: &Want) -> Option<usize> {
+fn ready(state: &mut BufferState, want: &Want) -> Option<usize> {
     let have = state.buffered;
     match *want {
         Want::Exactly(n) if have >= n || state.eof => Some(n.min(have)),
@@ -216,21 +222,30 @@ fn ready(state: &BufferState, want: &Want) -> Option<usize> {
 }
 
 /// Length up to and including the first newline within `limit` bytes.
-fn line_length(state: &BufferState, limit: usize) -> Option<usize> {
-    let mut seen = 0;
+/// Scans only what `scanned` does not already cover, and extends it.
+fn line_length(state: &mut BufferState, limit: usize) -> Option<usize> {
+    let start = state.scanned;
+    let mut chunk_start = 0;
     let mut offset = state.offset;
     for chunk in &state.chunks {
+        if chunk_start >= limit {
+            break;
+        }
         let bytes = &chunk.bytes()[offset..];
         offset = 0;
-        let window = &bytes[..bytes.len().min(limit - seen)];
-        if let Some(at) = window.iter().position(|&b| b == b'\n') {
-            return Some(seen + at + 1);
+        let chunk_end = chunk_start + bytes.len();
+        if chunk_end > start {
+            let from = start.saturating_sub(chunk_start);
+            let to = bytes.len().min(limit - chunk_start);
+            if from < to {
+                if let Some(at) = bytes[from..to].iter().position(|&b| b == b'\n') {
+                    return Some(chunk_start + from + at + 1);
+                }
+            }
         }
-        seen += window.len();
-        if seen >= limit {
-            return None;
-        }
+        chunk_start = chunk_end;
     }
+    state.scanned = start.max(chunk_start.min(limit));
     None
 }
 

@@ -28,6 +28,28 @@ defmodule Py.ChannelTest do
           return await b.async_receive()
       return await asyncio.gather(a.async_receive(), second())
 
+  async def two_on_one(ch, pid):
+      async def announce():
+          erlang.send(pid, "waiting")
+      return await asyncio.gather(ch.async_receive(), ch.async_receive(), announce())
+
+  def interrupted_in_loop(ch):
+      # A BaseException raised by the loop's own code (as an interrupt can
+      # be) while a coroutine awaits the channel.
+      # Here: the channel's waiters were just woken (the coroutine's step is
+      # scheduled) when the exception comes.
+      def boom():
+          raise KeyboardInterrupt
+      loop = erlang._loop()
+      def wake_then_boom():
+          loop.call_soon(boom)
+          erlang._wake_channel_waiters((loop, erlang._chan_fd(ch._c)))
+      loop.call_soon(loop.call_soon, wake_then_boom)
+      try:
+          erlang._await(ch.async_receive())
+      except KeyboardInterrupt:
+          return "interrupted"
+
   async def async_collect(ch):
       return [m async for m in ch]
   """
@@ -144,6 +166,31 @@ defmodule Py.ChannelTest do
     :ok = Py.Channel.send(b, "to b")
     :ok = Py.Channel.send(a, "to a")
     assert Task.await(task) == {:ok, ["to a", "to b"]}
+  end
+
+  test "two coroutines awaiting one channel each get one message" do
+    ch = Py.Channel.new()
+    task = py_task("two_on_one(ch, pid)", %{"ch" => ch, "pid" => self()})
+    assert_receive "waiting", 5_000
+    :ok = Py.Channel.send(ch, 1)
+    :ok = Py.Channel.send(ch, 2)
+    assert {:ok, [a, b, nil]} = Task.await(task)
+    assert Enum.sort([a, b]) == [1, 2]
+  end
+
+  test "a coroutine abandoned by an interrupted loop does not take a later call's messages" do
+    ch = Py.Channel.new()
+
+    task =
+      Task.async(fn ->
+        Py.exec!(@defs)
+        {:ok, "interrupted"} = Py.eval("interrupted_in_loop(ch)", %{"ch" => ch})
+        :ok = Py.Channel.send(ch, "for the next call")
+        :ok = Py.Channel.close(ch)
+        Py.eval("async_collect(ch)", %{"ch" => ch})
+      end)
+
+    assert Task.await(task) == {:ok, ["for the next call"]}
   end
 
   test "async for over a channel ends when it is closed" do

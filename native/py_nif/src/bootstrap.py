@@ -152,7 +152,25 @@ _install_loop_policy()
 
 def _await(awaitable):
     """Runs an awaitable to completion on this thread's event loop."""
-    return _loop().run_until_complete(awaitable)
+    import asyncio
+
+    loop = _loop()
+    task = asyncio.ensure_future(awaitable, loop=loop)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        # Interrupted (a timeout or a close) in the loop's own code, with
+        # the task still pending: cancel it, so that it does not wake up
+        # inside a later call on this thread (and, say, take a message
+        # from a channel meant for that call). Bounded, in case the task
+        # ignores the cancellation.
+        if not task.done():
+            task.cancel()
+            try:
+                loop.run_until_complete(asyncio.wait([task], timeout=1.0))
+            except BaseException:
+                pass
+        raise
 
 
 def _iterator(obj):

@@ -206,6 +206,137 @@ Bench.sequential(Bench.n(1_000_000), fn -> Py.call(:math, :sqrt, [2.0]) end)
 :erlang.garbage_collect()
 figures = [Bench.emit(%{id: "W9", value: Bench.rss_mb() - before, unit: "MB growth"}) | figures]
 
+# Extra workloads (not in shared/bench-workloads.md): channels and buffers.
+# Python runs on a context of its own; Elixir feeds it from this process.
+{:ok, streamer} = Py.Context.start_link()
+
+:ok =
+  Py.Context.exec(streamer, """
+  import erlang
+
+  def echo(ch, pid):
+      erlang.send(pid, "ready")
+      n = 0
+      for m in ch:
+          erlang.send(pid, m)
+          n += 1
+      return n
+
+  def count(ch, pid):
+      erlang.send(pid, "ready")
+      n = 0
+      for m in ch:
+          n += 1
+      return n
+
+  def read_chunks(buf, pid, size):
+      erlang.send(pid, "ready")
+      n = 0
+      while True:
+          data = buf.read(size)
+          if not data:
+              return n
+          n += len(data)
+
+  def read_views(buf, pid):
+      erlang.send(pid, "ready")
+      n = 0
+      for view in buf.views():
+          n += len(view)
+      return n
+  """)
+
+# Starts `expr` on the streamer, waits until it runs, times `feed`, then
+# waits for the Python result; returns seconds.
+stream_run = fn expr, bindings, feed ->
+  me = self()
+  bindings = Map.put(bindings, "pid", me)
+
+  task = Task.async(fn -> Py.Context.eval(streamer, expr, bindings, timeout: :infinity) end)
+
+  receive do
+    "ready" -> :ok
+  end
+
+  Bench.seconds(fn ->
+    feed.()
+    {:ok, _} = Task.await(task, :infinity)
+  end)
+end
+
+messages = Bench.n(20_000)
+
+figures =
+  Enum.reduce([{64, "64B"}, {1024, "1KiB"}, {16_384, "16KiB"}], figures, fn {size, label}, acc ->
+    # Not UTF-8, so they stay bytes in Python and come back as binaries.
+    payload = <<255>> <> :crypto.strong_rand_bytes(size - 1)
+
+    # C1: Elixir -> Python -> Elixir (erlang.send back), pipelined.
+    c1 =
+      Bench.median(fn ->
+        ch = Py.Channel.new()
+
+        stream_run.("echo(ch, pid)", %{"ch" => ch}, fn ->
+          for _ <- 1..messages, do: :ok = Py.Channel.send(ch, payload)
+          for _ <- 1..messages, do: receive(do: (^payload -> :ok))
+          Py.Channel.close(ch)
+        end)
+      end)
+
+    # C2: Elixir -> Python only; Python counts.
+    c2 =
+      Bench.median(fn ->
+        ch = Py.Channel.new()
+
+        stream_run.("count(ch, pid)", %{"ch" => ch}, fn ->
+          for _ <- 1..messages, do: :ok = Py.Channel.send(ch, payload)
+          Py.Channel.close(ch)
+        end)
+      end)
+
+    [
+      Bench.emit(%{id: "C2_#{label}", value: messages / c2, unit: "msgs/s"}),
+      Bench.emit(%{id: "C1_#{label}", value: messages / c1, unit: "round trips/s"})
+      | acc
+    ]
+  end)
+
+# B1: 1 MiB chunks through a buffer; Python read(1 MiB) (one copy each).
+# B1_views: the same, read as memoryviews (no copy). 256 MiB per run, from
+# 64 distinct random chunks.
+chunks = for _ <- 1..64, do: :crypto.strong_rand_bytes(1024 * 1024)
+mib = Bench.n(256)
+
+buffer_feed = fn buf ->
+  fn ->
+    chunks |> Stream.cycle() |> Enum.take(mib) |> Enum.each(&(:ok = Py.Buffer.write(buf, &1)))
+    Py.Buffer.close(buf)
+  end
+end
+
+b1 =
+  Bench.median(fn ->
+    buf = Py.Buffer.new()
+
+    stream_run.(
+      "read_chunks(buf, pid, 1024 * 1024)",
+      %{"buf" => buf},
+      buffer_feed.(buf)
+    )
+  end)
+
+b1_views =
+  Bench.median(fn ->
+    buf = Py.Buffer.new()
+    stream_run.("read_views(buf, pid)", %{"buf" => buf}, buffer_feed.(buf))
+  end)
+
+figures = [Bench.emit(%{id: "B1", value: mib * 1.048576 / b1, unit: "MB/s"}) | figures]
+
+figures = [
+  Bench.emit(%{id: "B1_views", value: mib * 1.048576 / b1_views, unit: "MB/s"}) | figures
+]
+
 IO.puts("\n| id | callers | value | unit | mode | python |\n|---|---|---|---|---|---|")
 
 for f <- Enum.reverse(figures) do

@@ -47,6 +47,12 @@ defmodule Py.Native do
   def tracing_set(_on), do: err()
   def sink_set(_pid), do: err()
   def thread_reply(_handle, _result), do: err()
+  def channel_new(_capacity), do: err()
+  def channel_send(_channel, _term), do: err()
+  def channel_close(_channel), do: err()
+  def buffer_new(_max_size), do: err()
+  def buffer_write(_buffer, _data), do: err()
+  def buffer_close(_buffer), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

@@ -46,4 +46,8 @@ rustler::atoms! {
     span,
     py_event,
     py_state,
+    py_channel = "Elixir.Py.Channel",
+    py_buffer = "Elixir.Py.Buffer",
+    full,
+    not_binary,
 }

@@ -152,7 +152,25 @@ _install_loop_policy()
 
 def _await(awaitable):
     """Runs an awaitable to completion on this thread's event loop."""
-    return _loop().run_until_complete(awaitable)
+    import asyncio
+
+    loop = _loop()
+    task = asyncio.ensure_future(awaitable, loop=loop)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        # Interrupted (a timeout or a close) in the loop's own code, with
+        # the task still pending: cancel it, so that it does not wake up
+        # inside a later call on this thread (and, say, take a message
+        # from a channel meant for that call). Bounded, in case the task
+        # ignores the cancellation.
+        if not task.done():
+            task.cancel()
+            try:
+                loop.run_until_complete(asyncio.wait([task], timeout=1.0))
+            except BaseException:
+                pass
+        raise
 
 
 def _iterator(obj):
@@ -236,3 +254,207 @@ def _set_venv(spec):
             os.environ["VIRTUAL_ENV"] = prefix
         _venv = (added,) + saved
     importlib.invalidate_caches()
+
+
+# Channels and buffers (channel.rs, buffer.rs): Elixir's Py.Channel and
+# Py.Buffer arrive in Python as these objects.
+
+
+class ChannelClosed(Exception):
+    """receive() on a channel that is closed and has no messages left."""
+
+
+_channel_waiters = {}
+
+
+def _wake_channel_waiters(key):
+    for future in _channel_waiters.get(key, ()):
+        if not future.done():
+            future.set_result(None)
+
+
+class Channel:
+    """Messages sent from Elixir with Py.Channel.send/2, in order.
+
+    receive() blocks (the GIL released) until a message arrives;
+    `for msg in ch` runs until the channel is closed and drained;
+    `await ch.async_receive()` waits on the running asyncio loop."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, capsule):
+        self._c = capsule
+
+    def receive(self, timeout=None):
+        """The next message. Raises erlang.ChannelClosed once the channel is
+        closed and empty, TimeoutError after `timeout` seconds."""
+        return _chan_receive(self._c, timeout)
+
+    def try_receive(self, default=None):
+        """The next message if one is queued, else `default` (no waiting).
+        Raises erlang.ChannelClosed once the channel is closed and empty."""
+        status, message = _chan_poll(self._c)
+        if status == 0:
+            return message
+        if status == 2:
+            raise ChannelClosed("the channel is closed")
+        return default
+
+    async def async_receive(self):
+        """Awaits the next message without blocking the event loop."""
+        import asyncio
+
+        while True:
+            status, message = _chan_poll(self._c)
+            if status == 0:
+                return message
+            if status == 2:
+                raise ChannelClosed("the channel is closed")
+            loop = asyncio.get_running_loop()
+            fd = _chan_fd(self._c)
+            key = (loop, fd)
+            future = loop.create_future()
+            waiters = _channel_waiters.setdefault(key, [])
+            if not waiters:
+                loop.add_reader(fd, _wake_channel_waiters, key)
+            waiters.append(future)
+            _chan_watch(self._c, True)
+            try:
+                await future
+            finally:
+                _chan_watch(self._c, False)
+                waiters.remove(future)
+                if not waiters:
+                    del _channel_waiters[key]
+                    loop.remove_reader(fd)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return _chan_next(self._c)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self.async_receive()
+        except ChannelClosed:
+            raise StopAsyncIteration from None
+
+    def close(self):
+        """Closes the channel: Elixir's sends fail with {:error, :closed};
+        queued messages can still be received."""
+        _chan_close(self._c)
+
+    @property
+    def closed(self):
+        return _chan_info(self._c)[1]
+
+    def __len__(self):
+        """Messages queued now."""
+        return _chan_info(self._c)[0]
+
+    def __repr__(self):
+        queued, closed = _chan_info(self._c)
+        return "<erlang.Channel queued=%d%s>" % (queued, " closed" if closed else "")
+
+
+class Buffer:
+    """Bytes written from Elixir with Py.Buffer.write/2, read like a binary
+    file. Reads block (the GIL released) until enough bytes arrived or
+    Elixir closed the buffer; then they return what is left, then b""."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, capsule):
+        self._c = capsule
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return False
+
+    def seekable(self):
+        return False
+
+    def isatty(self):
+        return False
+
+    def read(self, size=-1):
+        """`size` bytes (fewer only at the end); all until closed if size < 0."""
+        return _buf_read(self._c, size)
+
+    def read1(self, size=-1):
+        """What is buffered now (at least one byte unless at the end)."""
+        return _buf_read1(self._c, size)
+
+    def readline(self, size=-1):
+        return _buf_readline(self._c, size)
+
+    def readlines(self, hint=-1):
+        lines = []
+        total = 0
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def readinto(self, b):
+        """Fills `b` (fewer bytes only at the end); returns the count."""
+        return _buf_readinto(self._c, b)
+
+    def readinto1(self, b):
+        data = _buf_read1(self._c, len(memoryview(b)))
+        memoryview(b).cast("B")[: len(data)] = data
+        return len(data)
+
+    def read_view(self, size=-1):
+        """A read-only memoryview over the next bytes, without copying them:
+        at most `size` bytes and at most one written chunk. Empty at the end."""
+        return _buf_view(self._c, size)
+
+    def views(self):
+        """Memoryviews over each written chunk in turn, until the end."""
+        while True:
+            view = _buf_view(self._c, -1)
+            if not view:
+                return
+            yield view
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = _buf_readline(self._c, -1)
+        if not line:
+            raise StopIteration
+        return line
+
+    def close(self):
+        """Stops reading: buffered bytes are dropped and Elixir's writes fail
+        with {:error, :closed}."""
+        _buf_close(self._c)
+
+    @property
+    def closed(self):
+        return _buf_info(self._c)[2]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        buffered, eof, closed = _buf_info(self._c)
+        state = " closed" if closed else (" eof" if eof else "")
+        return "<erlang.Buffer buffered=%d%s>" % (buffered, state)
+
+
+io.BufferedIOBase.register(Buffer)

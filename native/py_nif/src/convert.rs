@@ -12,6 +12,7 @@
 //! | MapSet                         | set (frozenset -> MapSet)  |
 //! | pid                            | erlang.Pid                 |
 //! | %Py.Object{}                   | the object itself          |
+//! | %Py.Channel{} / %Py.Buffer{}   | erlang.Channel / .Buffer   |
 //!
 //! Python bytes and bytearray come back as binaries. Anything else comes back
 //! as `%Py.Object{}`. Nesting is limited to `MAX_DEPTH`; worker threads have
@@ -162,6 +163,12 @@ fn map_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
             if tag == atoms::map_set() {
                 return mapset_to_py(py, term, depth);
             }
+            if tag == atoms::py_channel() {
+                return channel_to_py(py, term);
+            }
+            if tag == atoms::py_buffer() {
+                return buffer_to_py(py, term);
+            }
         }
     }
     let dict = PyDict::new(py);
@@ -215,6 +222,26 @@ fn object_to_py<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>
     resource
         .bind(py)
         .ok_or_else(|| Failure::conversion("the %Py.Object{} has been released"))
+}
+
+fn channel_to_py<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>> {
+    let resource: ResourceArc<crate::channel::ChannelRes> = term
+        .map_get(atoms::r#ref())
+        .and_then(|r| r.decode())
+        .map_err(|_| {
+            Failure::conversion("malformed %Py.Channel{}: make one with Py.Channel.new/1")
+        })?;
+    Ok(crate::channel::to_python_object(py, &resource.0)?)
+}
+
+fn buffer_to_py<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>> {
+    let resource: ResourceArc<crate::buffer::BufferRes> = term
+        .map_get(atoms::r#ref())
+        .and_then(|r| r.decode())
+        .map_err(|_| {
+            Failure::conversion("malformed %Py.Buffer{}: make one with Py.Buffer.new/1")
+        })?;
+    Ok(crate::buffer::to_python_object(py, &resource.0)?)
 }
 
 fn pid_to_py<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>> {

@@ -253,6 +253,8 @@ pub fn install_erlang_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let dict: Bound<'_, PyDict> = module.dict();
     dict.set_item("_write", io::write_function(py)?)?;
     crate::callback::install(py, &dict)?;
+    crate::channel::install(py, &dict)?;
+    crate::buffer::install(py, &dict)?;
     let code = CString::new(include_str!("bootstrap.py"))
         .map_err(|_| pyo3::exceptions::PyValueError::new_err("bootstrap contains NUL"))?;
     py.run(&code, Some(&dict), None)?;

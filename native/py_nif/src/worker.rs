@@ -253,6 +253,8 @@ impl Runner {
 
     /// Asks the runner to interrupt `job` if it is still running it.
     pub fn interrupt(self: &Arc<Self>, job: u64) {
+        // A job blocked on a channel or buffer re-checks its state.
+        crate::blocking::wake_job(job);
         if let Some(rt) = runtime::get() {
             rt.send(RuntimeMsg::Interrupt {
                 runner: self.clone(),

@@ -1,0 +1,164 @@
+//! Waiting, with the interpreter's GIL released, for state shared with
+//! Elixir (channels and buffers), without outliving the running job.
+//!
+//! A wait ends when the state is ready, at its deadline, or when the job
+//! that waits is cancelled (its caller timed out) or its context or runner
+//! closes. Those three all go through `Runner::interrupt`, which calls
+//! `wake_job`: the waiter registered under the job's id is notified, so a
+//! cancelled wait ends at once instead of at its next periodic check.
+use crate::io;
+use parking_lot::{Condvar, Mutex};
+use pyo3::ffi;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// State guarded by a mutex, with a condition variable for its waiters.
+pub struct Shared<S> {
+    pub state: Mutex<S>,
+    cv: Condvar,
+}
+
+impl<S> Shared<S> {
+    pub fn new(state: S) -> Shared<S> {
+        Shared {
+            state: Mutex::new(state),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Wakes every waiter (call after changing the state).
+    pub fn notify(&self) {
+        self.cv.notify_all();
+    }
+}
+
+/// What a state does, besides notifying its condition variable, when a
+/// waiting job is cancelled (a channel wakes its asyncio waiters).
+pub trait OnWake {
+    fn on_wake(&mut self) {}
+}
+
+trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+impl<S: OnWake + Send> Wake for Shared<S> {
+    fn wake(&self) {
+        // Taken so that a waiter between its check and its wait cannot miss
+        // the notification.
+        let mut state = self.state.lock();
+        state.on_wake();
+        self.cv.notify_all();
+    }
+}
+
+/// The waiting job ids and what they wait on.
+static WAITING: Mutex<BTreeMap<u64, Vec<Arc<dyn Wake>>>> = Mutex::new(BTreeMap::new());
+
+fn register(job: u64, waiter: Arc<dyn Wake>) {
+    WAITING.lock().entry(job).or_default().push(waiter);
+}
+
+fn unregister(job: u64, waiter: &Arc<dyn Wake>) {
+    let mut waiting = WAITING.lock();
+    if let Some(list) = waiting.get_mut(&job) {
+        if let Some(at) = list.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+            list.swap_remove(at);
+        }
+        if list.is_empty() {
+            waiting.remove(&job);
+        }
+    }
+}
+
+/// Wakes the waits of `job`, if it is blocked in any (called on cancel and
+/// close, after the flag that ends the wait is set).
+pub fn wake_job(job: u64) {
+    let waiters = WAITING.lock().get(&job).cloned().unwrap_or_default();
+    for waiter in waiters {
+        waiter.wake();
+    }
+}
+
+/// Registers (`on`) or unregisters an asyncio wait of the running job on
+/// `shared`, so that a cancel wakes it (through `OnWake`). No-op outside
+/// a job.
+pub fn watch<S: OnWake + Send + 'static>(shared: &Arc<Shared<S>>, on: bool) {
+    let Some(job) = io::with_frame(|frame| frame.state.id) else {
+        return;
+    };
+    let waiter = shared.clone() as Arc<dyn Wake>;
+    if on {
+        register(job, waiter);
+    } else {
+        unregister(job, &waiter);
+    }
+}
+
+/// Why a wait ended without a value.
+pub enum Stop {
+    /// The job was cancelled or its context closed: raise `erlang.Interrupted`.
+    Interrupted,
+    TimedOut,
+}
+
+/// A re-check interval: a safety net only, every path that ends a wait
+/// also notifies it.
+const RECHECK: Duration = Duration::from_millis(500);
+
+/// Returns `ready(state)` as soon as it is `Some`. Call attached to the
+/// interpreter; the GIL is released while waiting. `ready` runs with the
+/// state locked and must not touch Python.
+pub fn wait<S: OnWake + Send + 'static, R>(
+    shared: &Arc<Shared<S>>,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut(&mut S) -> Option<R>,
+) -> Result<R, Stop> {
+    if let Some(value) = ready(&mut shared.state.lock()) {
+        return Ok(value);
+    }
+    let job = io::with_frame(|frame| frame.state.clone());
+    let stopped = || {
+        job.as_ref()
+            .is_some_and(|job| job.is_cancelled() || !job.ctx.is_open())
+    };
+    if stopped() {
+        return Err(Stop::Interrupted);
+    }
+    let waiter = shared.clone() as Arc<dyn Wake>;
+    if let Some(job) = &job {
+        register(job.id, waiter.clone());
+    }
+    // SAFETY: attached on entry (a builtin's contract); nothing below
+    // touches Python until the thread state is restored.
+    let tstate = unsafe { ffi::PyEval_SaveThread() };
+    let result = loop {
+        let mut state = shared.state.lock();
+        if let Some(value) = ready(&mut state) {
+            break Ok(value);
+        }
+        if stopped() {
+            break Err(Stop::Interrupted);
+        }
+        let until = match deadline {
+            Some(deadline) if deadline <= Instant::now() => break Err(Stop::TimedOut),
+            Some(deadline) => deadline.min(Instant::now() + RECHECK),
+            None => Instant::now() + RECHECK,
+        };
+        let _ = shared.cv.wait_until(&mut state, until);
+    };
+    // SAFETY: the thread state saved above, on this thread.
+    unsafe { ffi::PyEval_RestoreThread(tstate) };
+    if let Some(job) = &job {
+        unregister(job.id, &waiter);
+    }
+    result
+}
+
+/// Whether the running job (if any) has been cancelled or its context
+/// closed.
+pub fn job_stopped() -> bool {
+    io::with_frame(|frame| frame.state.is_cancelled() || !frame.state.ctx.is_open())
+        .unwrap_or(false)
+}

@@ -1,0 +1,152 @@
+//! Raw-ffi helpers for the channel and buffer builtins: capsules that hold
+//! an `Arc` of native state, builtin functions without `#[pyfunction]`, and
+//! raising the `erlang` module's exceptions. All of it works in any
+//! interpreter (nothing process-global on the Python side).
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
+use std::ffi::CStr;
+use std::os::raw::c_char;
+use std::sync::Arc;
+
+pub struct MethodDef(pub ffi::PyMethodDef);
+// SAFETY: immutable static data that CPython only reads.
+unsafe impl Sync for MethodDef {}
+
+impl MethodDef {
+    pub const fn new(name: &'static CStr, imp: ffi::PyCFunction, doc: &'static CStr) -> MethodDef {
+        MethodDef(ffi::PyMethodDef {
+            ml_name: name.as_ptr() as *const c_char,
+            ml_meth: ffi::PyMethodDefPointer { PyCFunction: imp },
+            ml_flags: ffi::METH_VARARGS,
+            ml_doc: doc.as_ptr() as *const c_char,
+        })
+    }
+}
+
+/// Adds builtins to a module dict (in the calling interpreter).
+pub fn install(
+    py: Python<'_>,
+    dict: &Bound<'_, PyDict>,
+    defs: &[(&str, &'static MethodDef)],
+) -> PyResult<()> {
+    for (name, def) in defs {
+        // SAFETY: the definitions are 'static; a null self/module is allowed.
+        let function = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyCFunction_NewEx(
+                    &def.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                ),
+            )?
+            .cast_into_unchecked::<PyCFunction>()
+        };
+        dict.set_item(*name, function)?;
+    }
+    Ok(())
+}
+
+/// Runs a builtin body, turning its Result into CPython's convention.
+///
+/// # Safety
+/// Call from a METH_VARARGS builtin, attached, with its `args`.
+pub unsafe fn wrap(
+    args: *mut ffi::PyObject,
+    body: impl FnOnce(Python<'_>, &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>,
+) -> *mut ffi::PyObject {
+    let py = Python::assume_attached();
+    let args = Bound::<PyAny>::from_borrowed_ptr(py, args);
+    let result = match args.cast::<PyTuple>() {
+        Ok(args) => body(py, args),
+        Err(_) => Err(PyRuntimeError::new_err("bad arguments")),
+    };
+    match result {
+        Ok(value) => value.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// A capsule holding a clone of `value`, dropped with the capsule.
+pub fn capsule<'py, T: Send + Sync + 'static>(
+    py: Python<'py>,
+    value: &Arc<T>,
+    name: &'static CStr,
+) -> PyResult<Bound<'py, PyAny>> {
+    unsafe extern "C" fn destroy<T>(capsule: *mut ffi::PyObject) {
+        let name = ffi::PyCapsule_GetName(capsule);
+        let ptr = ffi::PyCapsule_GetPointer(capsule, name);
+        if !ptr.is_null() {
+            drop(Box::from_raw(ptr as *mut Arc<T>));
+        }
+    }
+    let boxed = Box::into_raw(Box::new(value.clone()));
+    // SAFETY: attached; `name` is 'static as the capsule API requires.
+    unsafe {
+        let ptr = ffi::PyCapsule_New(boxed as *mut _, name.as_ptr(), Some(destroy::<T>));
+        if ptr.is_null() {
+            drop(Box::from_raw(boxed));
+        }
+        Bound::from_owned_ptr_or_err(py, ptr)
+    }
+}
+
+/// The `Arc` in a capsule made by `capsule` with the same name.
+pub fn from_capsule<T>(obj: &Bound<'_, PyAny>, name: &'static CStr) -> PyResult<Arc<T>> {
+    // SAFETY: attached; the name check makes sure the pointer is an Arc<T>
+    // made by `capsule`, alive as long as the capsule.
+    unsafe {
+        if ffi::PyCapsule_IsValid(obj.as_ptr(), name.as_ptr()) == 0 {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "expected a {} handle",
+                name.to_string_lossy()
+            )));
+        }
+        let ptr = ffi::PyCapsule_GetPointer(obj.as_ptr(), name.as_ptr()) as *const Arc<T>;
+        if ptr.is_null() {
+            return Err(PyErr::fetch(obj.py()));
+        }
+        Ok((*ptr).clone())
+    }
+}
+
+/// An instance of the `erlang` module's exception `class`.
+pub fn erlang_error(py: Python<'_>, class: &str, message: String) -> PyErr {
+    match py.import("erlang").and_then(|m| m.getattr(class)) {
+        Ok(class) => match class.call1((message,)) {
+            Ok(exc) => PyErr::from_value(exc),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    }
+}
+
+/// A wrapper object of the `erlang` module: `erlang.<class>(capsule)`.
+pub fn erlang_object<'py>(
+    py: Python<'py>,
+    class: &str,
+    capsule: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    py.import("erlang")?.getattr(class)?.call1((capsule,))
+}
+
+/// An optional timeout in seconds (None or a number >= 0) as a deadline.
+pub fn deadline(timeout: &Bound<'_, PyAny>) -> PyResult<Option<std::time::Instant>> {
+    if timeout.is_none() {
+        return Ok(None);
+    }
+    let seconds: f64 = timeout.extract()?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "timeout must be None or a finite number of seconds >= 0",
+        ));
+    }
+    Ok(Some(
+        std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds),
+    ))
+}

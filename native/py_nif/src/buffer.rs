@@ -19,7 +19,7 @@
 //! Reads block with the GIL released until enough data arrived or the
 //! buffer was closed (then they return what is left, then `b""`).
 use crate::blocking::{self, OnWake, Shared, Stop};
-use crate::handle::{self, MethodDef};
+use crate::builtins::{self, builtin, MethodDef};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -265,7 +265,7 @@ fn read_pieces(py: Python<'_>, buffer: &Arc<Buffer>, want: Want) -> PyResult<Vec
     match taken {
         Ok(Taken::Pieces(pieces)) => Ok(pieces),
         Ok(Taken::ReaderClosed) => Err(closed_reader_error()),
-        Err(Stop::Interrupted) | Err(Stop::TimedOut) => Err(handle::erlang_error(
+        Err(Stop::Interrupted) | Err(Stop::TimedOut) => Err(builtins::erlang_error(
             py,
             "Interrupted",
             "the call was cancelled while it waited on a buffer".into(),
@@ -321,8 +321,8 @@ impl Drop for BufferRes {
 
 /// `erlang.Buffer(capsule)` for a buffer crossing into Python.
 pub fn to_python_object<'py>(py: Python<'py>, buffer: &Arc<Buffer>) -> PyResult<Bound<'py, PyAny>> {
-    let capsule = handle::capsule(py, buffer, CAPSULE)?;
-    handle::erlang_object(py, "Buffer", capsule)
+    let capsule = builtins::capsule(py, buffer, CAPSULE)?;
+    builtins::erlang_object(py, "Buffer", capsule)
 }
 
 // ------------------------------------------------------------ zero-copy views
@@ -426,44 +426,44 @@ unsafe fn view(py: Python<'_>, pin_type: *mut ffi::PyObject, piece: Piece) -> Py
 // ------------------------------------------------------------ builtins
 
 fn buffer_arg(args: &Bound<'_, PyTuple>) -> PyResult<Arc<Buffer>> {
-    handle::from_capsule(&args.get_item(0)?, CAPSULE)
+    builtins::from_capsule(&args.get_item(0)?, CAPSULE)
 }
 
-unsafe extern "C" fn read_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    READ_DEF,
+    c"_buf_read",
+    c"_buf_read(c, n): internal",
+    |py, args| {
         let buffer = buffer_arg(args)?;
         let want = match size_arg(&args.get_item(1)?)? {
             Some(n) => Want::Exactly(n),
             None => Want::All,
         };
         to_bytes(py, &read_pieces(py, &buffer, want)?)
-    })
-}
+    }
+);
 
-unsafe extern "C" fn read1_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    READ1_DEF,
+    c"_buf_read1",
+    c"_buf_read1(c, n): internal",
+    |py, args| {
         let buffer = buffer_arg(args)?;
         let n = size_arg(&args.get_item(1)?)?.unwrap_or(usize::MAX);
         to_bytes(py, &read_pieces(py, &buffer, Want::Some(n))?)
-    })
-}
+    }
+);
 
-unsafe extern "C" fn readline_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    READLINE_DEF,
+    c"_buf_readline",
+    c"_buf_readline(c, limit): internal",
+    |py, args| {
         let buffer = buffer_arg(args)?;
         let limit = size_arg(&args.get_item(1)?)?.unwrap_or(usize::MAX);
         to_bytes(py, &read_pieces(py, &buffer, Want::Line(limit))?)
-    })
-}
+    }
+);
 
 /// A writable buffer export, released on drop.
 struct Export(ffi::Py_buffer);
@@ -476,11 +476,11 @@ impl Drop for Export {
     }
 }
 
-unsafe extern "C" fn readinto_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    READINTO_DEF,
+    c"_buf_readinto",
+    c"_buf_readinto(c, b): internal",
+    |py, args| {
         let buffer = buffer_arg(args)?;
         let target = args.get_item(1)?;
         let mut export = Export(ffi::Py_buffer::new());
@@ -507,15 +507,15 @@ unsafe extern "C" fn readinto_impl(
         }
         drop(export);
         Ok(at.into_pyobject(py)?.into_any().unbind())
-    })
-}
+    }
+);
 
 /// Bound to the interpreter's `_ChunkPin` type (its `self`).
 unsafe extern "C" fn view_impl(
     pin_type: *mut ffi::PyObject,
     a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+    builtins::wrap(a, |py, args| {
         let buffer = buffer_arg(args)?;
         let n = size_arg(&args.get_item(1)?)?.unwrap_or(usize::MAX);
         // At most the rest of the front chunk: a view is contiguous.
@@ -542,47 +542,32 @@ fn front_remaining(state: &BufferState) -> usize {
         .map_or(0, |front| front.len - state.offset)
 }
 
-unsafe extern "C" fn close_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    CLOSE_DEF,
+    c"_buf_close",
+    c"_buf_close(c): internal",
+    |py, args| {
         let buffer = buffer_arg(args)?;
         close_reader(&buffer);
         Ok(py.None())
-    })
-}
+    }
+);
 
-unsafe extern "C" fn info_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    INFO_DEF,
+    c"_buf_info",
+    c"_buf_info(c): internal",
+    |py, args| {
         let buffer = buffer_arg(args)?;
         let info = {
             let state = buffer.state.lock();
             (state.buffered, state.eof, state.reader_closed)
         };
         Ok(info.into_pyobject(py)?.into_any().unbind())
-    })
-}
+    }
+);
 
-static READ_DEF: MethodDef = MethodDef::new(c"_buf_read", read_impl, c"_buf_read(c, n): internal");
-static READ1_DEF: MethodDef =
-    MethodDef::new(c"_buf_read1", read1_impl, c"_buf_read1(c, n): internal");
-static READLINE_DEF: MethodDef = MethodDef::new(
-    c"_buf_readline",
-    readline_impl,
-    c"_buf_readline(c, limit): internal",
-);
-static READINTO_DEF: MethodDef = MethodDef::new(
-    c"_buf_readinto",
-    readinto_impl,
-    c"_buf_readinto(c, b): internal",
-);
 static VIEW_DEF: MethodDef = MethodDef::new(c"_buf_view", view_impl, c"_buf_view(c, n): internal");
-static CLOSE_DEF: MethodDef = MethodDef::new(c"_buf_close", close_impl, c"_buf_close(c): internal");
-static INFO_DEF: MethodDef = MethodDef::new(c"_buf_info", info_impl, c"_buf_info(c): internal");
 
 /// Adds the buffer builtins and the `_ChunkPin` type to the `erlang`
 /// module's dict.
@@ -602,7 +587,7 @@ pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
     };
     dict.set_item("_buf_view", view)?;
     dict.set_item("_ChunkPin", pin)?;
-    handle::install(
+    builtins::install(
         py,
         dict,
         &[

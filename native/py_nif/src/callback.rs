@@ -8,6 +8,7 @@
 //! the runner keeps serving its queue, so Elixir code in the callback can
 //! call Python again on the same context, to any depth.
 use crate::atoms;
+use crate::builtins::{self, builtin};
 use crate::convert::{to_py, to_term, to_term_in};
 use crate::io;
 use crate::worker::{self, Msg, Runner};
@@ -15,12 +16,11 @@ use parking_lot::RwLock;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 use rustler::env::SavedTerm;
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
 use std::collections::HashSet;
-use std::os::raw::c_char;
 use std::sync::Arc;
 
 static NAMES: RwLock<Option<HashSet<String>>> = RwLock::new(None);
@@ -59,16 +59,6 @@ pub fn reply(handle: &CallbackRes, result: rustler::Term) {
     });
 }
 
-fn raise_from_erlang(py: Python<'_>, class: &str, message: String) -> PyErr {
-    match py.import("erlang").and_then(|m| m.getattr(class)) {
-        Ok(class) => match class.call1((message,)) {
-            Ok(exc) => PyErr::from_value(exc),
-            Err(e) => e,
-        },
-        Err(e) => e,
-    }
-}
-
 /// `internal` calls are py's own (the `erlang.state_*` functions): their
 /// name goes to Elixir as `{:internal, name}`, which no registered function
 /// can be, and the calling process serves them itself.
@@ -79,7 +69,7 @@ fn call(
     internal: bool,
 ) -> PyResult<Py<PyAny>> {
     if !internal && !registered(&name) {
-        return Err(raise_from_erlang(
+        return Err(builtins::erlang_error(
             py,
             "UnknownFunctionError",
             format!(
@@ -109,22 +99,7 @@ fn call(
     });
     // Convert first, outside the job frame's borrow: a failing conversion
     // may run Python code (a repr), which may print (and so use the frame).
-    let converted = OwnedEnv::new();
-    let saved = converted.run(|env| match to_term(py, env, args.as_any(), &runner, 0) {
-        Ok(args) => {
-            let args = match get_tuple(args) {
-                Ok(items) => items.encode(env),
-                Err(_) => args,
-            };
-            Ok(converted.save(args))
-        }
-        Err(f) => Err(format!("{:?}", f.encode(py, env))),
-    });
-    let saved = saved.map_err(|term| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "cannot pass the arguments of erlang.{name} to Elixir: {term}"
-        ))
-    })?;
+    let (converted, saved) = save_args(py, &name, args, Some(&runner))?;
     let sent = io::with_frame(|frame| {
         let mut env = OwnedEnv::new();
         let state = frame.state.clone();
@@ -150,14 +125,14 @@ fn call(
         return Err(outside());
     };
     if !sent {
-        return Err(raise_from_erlang(
+        return Err(builtins::erlang_error(
             py,
             "Error",
             "the calling Elixir process has exited".into(),
         ));
     }
     let Some((env, result)) = worker::await_callback(py, id, &state) else {
-        return Err(raise_from_erlang(
+        return Err(builtins::erlang_error(
             py,
             "Interrupted",
             "the call was cancelled".into(),
@@ -188,14 +163,14 @@ fn decode_answer(
                     ))
                 })
             }
-            [_, message] => Err(raise_from_erlang(
+            [_, message] => Err(builtins::erlang_error(
                 py,
                 "Error",
                 message
                     .decode::<String>()
                     .unwrap_or_else(|_| format!("{message:?}")),
             )),
-            _ => Err(raise_from_erlang(
+            _ => Err(builtins::erlang_error(
                 py,
                 "Error",
                 format!("bad answer: {result:?}"),
@@ -220,21 +195,17 @@ pub fn thread_reply(handle: &ThreadReplyRes, result: rustler::Term) {
     }
 }
 
-/// py's own functions (`erlang.state_*`) called from a thread that runs no
-/// job (a thread Python code started): served by the event sink process,
-/// while this thread waits without the GIL.
-fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-    let Some(sink) = crate::observe::sink() else {
-        return Err(raise_from_erlang(
-            py,
-            "Error",
-            format!(
-                "erlang.{name}: py's event sink is not running (is the :py application started?)"
-            ),
-        ));
-    };
+/// The arguments of `erlang.<name>(...)` as an Elixir list, saved in an env
+/// of their own (objects without a counterpart become handles owned by
+/// `owner`'s thread).
+fn save_args(
+    py: Python<'_>,
+    name: &str,
+    args: &Bound<'_, PyTuple>,
+    owner: Option<&Arc<Runner>>,
+) -> PyResult<(OwnedEnv, SavedTerm)> {
     let converted = OwnedEnv::new();
-    let saved = converted.run(|env| match to_term_in(py, env, args.as_any(), None, 0) {
+    let saved = converted.run(|env| match to_term_in(py, env, args.as_any(), owner, 0) {
         Ok(args) => {
             let args = match get_tuple(args) {
                 Ok(items) => items.encode(env),
@@ -249,6 +220,23 @@ fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyRes
             "cannot pass the arguments of erlang.{name} to Elixir: {term}"
         ))
     })?;
+    Ok((converted, saved))
+}
+
+/// py's own functions (`erlang.state_*`) called from a thread that runs no
+/// job (a thread Python code started): served by the event sink process,
+/// while this thread waits without the GIL.
+fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    let Some(sink) = crate::observe::sink() else {
+        return Err(builtins::erlang_error(
+            py,
+            "Error",
+            format!(
+                "erlang.{name}: py's event sink is not running (is the :py application started?)"
+            ),
+        ));
+    };
+    let (converted, saved) = save_args(py, name, args, None)?;
     let (tx, rx) = flume::bounded(1);
     let handle = ResourceArc::new(ThreadReplyRes(parking_lot::Mutex::new(Some(tx))));
     let mut env = OwnedEnv::new();
@@ -259,7 +247,7 @@ fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyRes
     // If the sink drops the request, the handle (and the sender) go with it.
     drop(handle);
     if sent.is_err() {
-        return Err(raise_from_erlang(
+        return Err(builtins::erlang_error(
             py,
             "Error",
             format!("erlang.{name}: py's event sink has exited"),
@@ -274,7 +262,7 @@ fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyRes
     };
     match answer {
         Ok((env, result)) => decode_answer(py, name, &env, &result),
-        Err(_) => Err(raise_from_erlang(
+        Err(_) => Err(builtins::erlang_error(
             py,
             "Error",
             format!("erlang.{name}: py's event sink stopped before it answered"),
@@ -327,138 +315,68 @@ fn self_pid(py: Python<'_>) -> PyResult<Py<PyAny>> {
 
 // ------------------------------------------------------------ builtins
 
-struct MethodDef(ffi::PyMethodDef);
-// SAFETY: immutable static data that CPython only reads.
-unsafe impl Sync for MethodDef {}
-
-macro_rules! builtin {
-    ($def:ident, $name:literal, $imp:ident, $doc:literal) => {
-        static $def: MethodDef = MethodDef(ffi::PyMethodDef {
-            ml_name: $name.as_ptr() as *const c_char,
-            ml_meth: ffi::PyMethodDefPointer { PyCFunction: $imp },
-            ml_flags: ffi::METH_VARARGS,
-            ml_doc: $doc.as_ptr() as *const c_char,
-        });
-    };
-}
-
 builtin!(
     CALL_DEF,
     c"_call",
-    call_impl,
-    c"_call(name, args): internal"
-);
-builtin!(
-    CALL_INTERNAL_DEF,
-    c"_call_internal",
-    call_internal_impl,
-    c"_call_internal(name, args): internal"
-);
-builtin!(SEND_DEF, c"_send", send_impl, c"_send(pid, term): internal");
-builtin!(SELF_DEF, c"_self", self_impl, c"_self(): internal");
-builtin!(
-    REGISTERED_DEF,
-    c"_registered",
-    registered_impl,
-    c"_registered(name): internal"
-);
-
-/// Runs a builtin body, turning its Result into CPython's convention.
-pub(crate) unsafe fn wrap(
-    args: *mut ffi::PyObject,
-    body: impl FnOnce(Python<'_>, &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>,
-) -> *mut ffi::PyObject {
-    let py = Python::assume_attached();
-    let args = Bound::<PyAny>::from_borrowed_ptr(py, args);
-    let result = match args.cast::<PyTuple>() {
-        Ok(args) => body(py, args),
-        Err(_) => Err(PyRuntimeError::new_err("bad arguments")),
-    };
-    match result {
-        Ok(value) => value.into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            std::ptr::null_mut()
-        }
-    }
-}
-
-unsafe extern "C" fn call_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    wrap(a, |py, args| {
+    c"_call(name, args): internal",
+    |py, args| {
         let name: String = args.get_item(0)?.extract()?;
         let rest = args.get_item(1)?;
         let rest = rest.cast::<PyTuple>().map_err(PyErr::from)?;
         call(py, name, rest, false)
-    })
-}
+    }
+);
 
-unsafe extern "C" fn call_internal_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    wrap(a, |py, args| {
+builtin!(
+    CALL_INTERNAL_DEF,
+    c"_call_internal",
+    c"_call_internal(name, args): internal",
+    |py, args| {
         let name: String = args.get_item(0)?.extract()?;
         let rest = args.get_item(1)?;
         let rest = rest.cast::<PyTuple>().map_err(PyErr::from)?;
         call(py, name, rest, true)
-    })
-}
+    }
+);
 
-unsafe extern "C" fn send_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    wrap(a, |py, args| {
+builtin!(
+    SEND_DEF,
+    c"_send",
+    c"_send(pid, term): internal",
+    |py, args| {
         send(py, &args.get_item(0)?, &args.get_item(1)?)?;
         Ok(py.None())
-    })
-}
+    }
+);
 
-unsafe extern "C" fn self_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    wrap(a, |py, _| self_pid(py))
-}
+builtin!(SELF_DEF, c"_self", c"_self(): internal", |py, _| self_pid(
+    py
+));
 
-unsafe extern "C" fn registered_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    wrap(a, |py, args| {
+builtin!(
+    REGISTERED_DEF,
+    c"_registered",
+    c"_registered(name): internal",
+    |py, args| {
         let name: String = args.get_item(0)?.extract()?;
         Ok(pyo3::types::PyBool::new(py, registered(&name))
             .to_owned()
             .into_any()
             .unbind())
-    })
-}
+    }
+);
 
 /// Adds the builtins to the `erlang` module's dict (in any interpreter).
 pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
-    for (name, def) in [
-        ("_call", &CALL_DEF),
-        ("_call_internal", &CALL_INTERNAL_DEF),
-        ("_send", &SEND_DEF),
-        ("_self", &SELF_DEF),
-        ("_registered", &REGISTERED_DEF),
-    ] {
-        // SAFETY: the definitions are 'static; a null self/module is allowed.
-        let function = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyCFunction_NewEx(
-                    &def.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                ),
-            )?
-            .cast_into_unchecked::<PyCFunction>()
-        };
-        dict.set_item(name, function)?;
-    }
-    Ok(())
+    builtins::install(
+        py,
+        dict,
+        &[
+            ("_call", &CALL_DEF),
+            ("_call_internal", &CALL_INTERNAL_DEF),
+            ("_send", &SEND_DEF),
+            ("_self", &SELF_DEF),
+            ("_registered", &REGISTERED_DEF),
+        ],
+    )
 }

@@ -22,10 +22,9 @@
 //! last Elixir reference is dropped, the channel closes, so a Python loop
 //! over it always ends.
 use crate::blocking::{self, OnWake, Shared, Stop};
+use crate::builtins::{self, builtin};
 use crate::convert::to_py;
-use crate::handle::{self, MethodDef};
 use pyo3::exceptions::{PyStopIteration, PyTimeoutError, PyTypeError};
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rustler::env::SavedTerm;
@@ -154,7 +153,7 @@ fn receive(
     channel: &Arc<Channel>,
     timeout: &Bound<'_, PyAny>,
 ) -> PyResult<Option<Py<PyAny>>> {
-    match blocking::wait(channel, handle::deadline(timeout)?, pop) {
+    match blocking::wait(channel, builtins::deadline(timeout)?, pop) {
         Ok(Next::Message(message)) => to_python(py, message).map(Some),
         Ok(Next::Closed) => Ok(None),
         Err(Stop::TimedOut) => Err(PyTimeoutError::new_err(
@@ -165,7 +164,7 @@ fn receive(
 }
 
 fn interrupted(py: Python<'_>) -> PyErr {
-    handle::erlang_error(
+    builtins::erlang_error(
         py,
         "Interrupted",
         "the call was cancelled while it waited on a channel".into(),
@@ -173,7 +172,7 @@ fn interrupted(py: Python<'_>) -> PyErr {
 }
 
 fn closed_error(py: Python<'_>) -> PyErr {
-    handle::erlang_error(py, "ChannelClosed", "the channel is closed".into())
+    builtins::erlang_error(py, "ChannelClosed", "the channel is closed".into())
 }
 
 /// The channel as Elixir holds it (`%Py.Channel{ref: ...}`).
@@ -198,8 +197,8 @@ pub fn to_python_object<'py>(
     py: Python<'py>,
     channel: &Arc<Channel>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let capsule = handle::capsule(py, channel, CAPSULE)?;
-    handle::erlang_object(py, "Channel", capsule)
+    let capsule = builtins::capsule(py, channel, CAPSULE)?;
+    builtins::erlang_object(py, "Channel", capsule)
 }
 
 // ------------------------------------------------------------ asyncio
@@ -257,40 +256,40 @@ impl Drop for Notifier {
 // ------------------------------------------------------------ builtins
 
 fn channel_arg(args: &Bound<'_, PyTuple>) -> PyResult<Arc<Channel>> {
-    handle::from_capsule(&args.get_item(0)?, CAPSULE)
+    builtins::from_capsule(&args.get_item(0)?, CAPSULE)
 }
 
-unsafe extern "C" fn receive_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    RECEIVE_DEF,
+    c"_chan_receive",
+    c"_chan_receive(c, timeout): internal",
+    |py, args| {
         let channel = channel_arg(args)?;
         match receive(py, &channel, &args.get_item(1)?)? {
             Some(message) => Ok(message),
             None => Err(closed_error(py)),
         }
-    })
-}
+    }
+);
 
-unsafe extern "C" fn next_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    NEXT_DEF,
+    c"_chan_next",
+    c"_chan_next(c): internal",
+    |py, args| {
         let channel = channel_arg(args)?;
         match receive(py, &channel, &py.None().into_bound(py))? {
             Some(message) => Ok(message),
             None => Err(PyStopIteration::new_err(())),
         }
-    })
-}
+    }
+);
 
-unsafe extern "C" fn poll_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    POLL_DEF,
+    c"_chan_poll",
+    c"_chan_poll(c): internal",
+    |py, args| {
         let channel = channel_arg(args)?;
         if blocking::job_stopped() {
             return Err(interrupted(py));
@@ -317,80 +316,64 @@ unsafe extern "C" fn poll_impl(
                 .into_any()
                 .unbind(),
         )
-    })
-}
+    }
+);
 
-unsafe extern "C" fn fd_impl(_s: *mut ffi::PyObject, a: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
-        let channel = channel_arg(args)?;
-        let mut state = channel.state.lock();
-        if state.notifier.is_none() {
-            let notifier = Notifier::new().ok_or_else(|| {
-                pyo3::exceptions::PyOSError::new_err("cannot make a pipe for the channel")
-            })?;
-            if !state.queue.is_empty() || state.closed {
-                notifier.set();
-            }
-            state.notifier = Some(notifier);
+builtin!(FD_DEF, c"_chan_fd", c"_chan_fd(c): internal", |py, args| {
+    let channel = channel_arg(args)?;
+    let mut state = channel.state.lock();
+    if state.notifier.is_none() {
+        let notifier = Notifier::new().ok_or_else(|| {
+            pyo3::exceptions::PyOSError::new_err("cannot make a pipe for the channel")
+        })?;
+        if !state.queue.is_empty() || state.closed {
+            notifier.set();
         }
-        let fd = state.notifier.as_ref().map_or(-1, |n| n.read);
-        Ok(fd.into_pyobject(py)?.into_any().unbind())
-    })
-}
+        state.notifier = Some(notifier);
+    }
+    let fd = state.notifier.as_ref().map_or(-1, |n| n.read);
+    Ok(fd.into_pyobject(py)?.into_any().unbind())
+});
 
-unsafe extern "C" fn watch_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    WATCH_DEF,
+    c"_chan_watch",
+    c"_chan_watch(c, on): internal",
+    |py, args| {
         let channel = channel_arg(args)?;
         blocking::watch(&channel, args.get_item(1)?.is_truthy()?);
         Ok(py.None())
-    })
-}
+    }
+);
 
-unsafe extern "C" fn close_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    CLOSE_DEF,
+    c"_chan_close",
+    c"_chan_close(c): internal",
+    |py, args| {
         let channel = channel_arg(args)?;
         close(&channel);
         Ok(py.None())
-    })
-}
+    }
+);
 
-unsafe extern "C" fn info_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    handle::wrap(a, |py, args| {
+builtin!(
+    INFO_DEF,
+    c"_chan_info",
+    c"_chan_info(c): internal",
+    |py, args| {
         let channel = channel_arg(args)?;
         let (queued, closed) = {
             let state = channel.state.lock();
             (state.queue.len(), state.closed)
         };
         Ok((queued, closed).into_pyobject(py)?.into_any().unbind())
-    })
-}
-
-static RECEIVE_DEF: MethodDef = MethodDef::new(
-    c"_chan_receive",
-    receive_impl,
-    c"_chan_receive(c, timeout): internal",
+    }
 );
-static NEXT_DEF: MethodDef = MethodDef::new(c"_chan_next", next_impl, c"_chan_next(c): internal");
-static POLL_DEF: MethodDef = MethodDef::new(c"_chan_poll", poll_impl, c"_chan_poll(c): internal");
-static FD_DEF: MethodDef = MethodDef::new(c"_chan_fd", fd_impl, c"_chan_fd(c): internal");
-static WATCH_DEF: MethodDef =
-    MethodDef::new(c"_chan_watch", watch_impl, c"_chan_watch(c, on): internal");
-static CLOSE_DEF: MethodDef =
-    MethodDef::new(c"_chan_close", close_impl, c"_chan_close(c): internal");
-static INFO_DEF: MethodDef = MethodDef::new(c"_chan_info", info_impl, c"_chan_info(c): internal");
 
 /// Adds the channel builtins to the `erlang` module's dict.
 pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
-    handle::install(
+    builtins::install(
         py,
         dict,
         &[

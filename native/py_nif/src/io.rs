@@ -9,6 +9,7 @@
 //! The caller waits for one `{:io_reply, ref, _}` per request before it
 //! returns, so output is complete when the call returns.
 use crate::atoms;
+use crate::builtins::MethodDef;
 use crate::worker::JobState;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -16,7 +17,6 @@ use pyo3::types::PyCFunction;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv};
 use std::cell::RefCell;
-use std::os::raw::c_char;
 use std::sync::Arc;
 
 const FLUSH_AT: usize = 8 * 1024;
@@ -128,19 +128,11 @@ fn write(text: &[u8]) -> bool {
     })
 }
 
-struct MethodDef(ffi::PyMethodDef);
-// SAFETY: the definition is immutable static data that CPython only reads.
-unsafe impl Sync for MethodDef {}
-
-static WRITE_DEF: MethodDef = MethodDef(ffi::PyMethodDef {
-    ml_name: c"_write".as_ptr() as *const c_char,
-    ml_meth: ffi::PyMethodDefPointer {
-        PyCFunction: write_impl,
-    },
-    ml_flags: ffi::METH_VARARGS,
-    ml_doc: c"_write(fd, text) -> bool: internal, used by sys.stdout/stderr".as_ptr()
-        as *const c_char,
-});
+static WRITE_DEF: MethodDef = MethodDef::new(
+    c"_write",
+    write_impl,
+    c"_write(fd, text) -> bool: internal, used by sys.stdout/stderr",
+);
 
 unsafe extern "C" fn write_impl(
     _slf: *mut ffi::PyObject,
@@ -167,13 +159,5 @@ unsafe extern "C" fn write_impl(
 
 /// The `_write` builtin, created in the calling interpreter.
 pub fn write_function(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
-    // SAFETY: WRITE_DEF is 'static; a null self and module are allowed.
-    unsafe {
-        let ptr = ffi::PyCFunction_NewEx(
-            &WRITE_DEF.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked())
-    }
+    WRITE_DEF.function(py)
 }

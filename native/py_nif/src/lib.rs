@@ -3,11 +3,11 @@
 mod atoms;
 mod blocking;
 mod buffer;
+mod builtins;
 mod callback;
 mod channel;
 mod convert;
 mod error;
-mod handle;
 mod io;
 mod object;
 mod observe;

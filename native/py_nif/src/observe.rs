@@ -11,18 +11,17 @@
 //! Both sends happen on threads the BEAM does not own (a runner, or a thread
 //! Python started), where `OwnedEnv::send_and_clear` is legal.
 use crate::atoms;
-use crate::callback::wrap;
+use crate::builtins::{self, builtin, MethodDef};
 use crate::convert::to_term_in;
 use crate::io;
 use crate::worker;
 use parking_lot::RwLock;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyCFunction, PyDict};
+use pyo3::types::{PyBool, PyDict};
 use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv};
 use std::cell::Cell;
-use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Python's level number below which records are not forwarded; -1: off.
@@ -156,45 +155,17 @@ fn copy_into<'a>(from: &OwnedEnv, saved: &SavedTerm, env: rustler::Env<'a>) -> r
 
 // ------------------------------------------------------------ builtins
 
-struct MethodDef(ffi::PyMethodDef);
-// SAFETY: immutable static data that CPython only reads.
-unsafe impl Sync for MethodDef {}
-
-macro_rules! builtin {
-    ($def:ident, $name:literal, $imp:ident, $doc:literal) => {
-        static $def: MethodDef = MethodDef(ffi::PyMethodDef {
-            ml_name: $name.as_ptr() as *const c_char,
-            ml_meth: ffi::PyMethodDefPointer { PyCFunction: $imp },
-            ml_flags: ffi::METH_VARARGS,
-            ml_doc: $doc.as_ptr() as *const c_char,
-        });
-    };
-}
+static SPAN_BEGIN_DEF: MethodDef = MethodDef::new(
+    c"_span_begin",
+    span_begin_impl,
+    c"_span_begin() -> a new span id, or 0 when tracing is off: internal",
+);
 
 builtin!(
     EMIT_DEF,
     c"_emit",
-    emit_impl,
-    c"_emit(kind, payload): internal"
-);
-builtin!(
-    SETTINGS_DEF,
-    c"_settings",
-    settings_impl,
-    c"_settings() -> (log_level, allow_fork): internal"
-);
-builtin!(
-    SPAN_BEGIN_DEF,
-    c"_span_begin",
-    span_begin_impl,
-    c"_span_begin() -> a new span id, or 0 when tracing is off: internal"
-);
-
-unsafe extern "C" fn emit_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    wrap(a, |py, args| {
+    c"_emit(kind, payload): internal",
+    |py, args| {
         let kind = match args.get_item(0)?.extract::<i64>()? {
             0 => atoms::log(),
             1 => atoms::span(),
@@ -206,19 +177,19 @@ unsafe extern "C" fn emit_impl(
         };
         let sent = emit(py, kind, &args.get_item(1)?)?;
         Ok(PyBool::new(py, sent).to_owned().into_any().unbind())
-    })
-}
+    }
+);
 
-unsafe extern "C" fn settings_impl(
-    _s: *mut ffi::PyObject,
-    a: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    wrap(a, |py, _| {
+builtin!(
+    SETTINGS_DEF,
+    c"_settings",
+    c"_settings() -> (log_level, allow_fork): internal",
+    |py, _| {
         let level = LOG_LEVEL.load(Ordering::Acquire);
         let value = (level, allow_fork()).into_pyobject(py)?;
         Ok(value.into_any().unbind())
-    })
-}
+    }
+);
 
 unsafe extern "C" fn span_begin_impl(
     _s: *mut ffi::PyObject,
@@ -236,25 +207,15 @@ unsafe extern "C" fn span_begin_impl(
 /// Adds the builtins to the `erlang` module's dict and runs the Python half
 /// (`observe.py`) there. Runs in every interpreter.
 pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
-    for (name, def) in [
-        ("_emit", &EMIT_DEF),
-        ("_settings", &SETTINGS_DEF),
-        ("_span_begin", &SPAN_BEGIN_DEF),
-    ] {
-        // SAFETY: the definitions are 'static; a null self/module is allowed.
-        let function = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyCFunction_NewEx(
-                    &def.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                ),
-            )?
-            .cast_into_unchecked::<PyCFunction>()
-        };
-        dict.set_item(name, function)?;
-    }
+    builtins::install(
+        py,
+        dict,
+        &[
+            ("_emit", &EMIT_DEF),
+            ("_settings", &SETTINGS_DEF),
+            ("_span_begin", &SPAN_BEGIN_DEF),
+        ],
+    )?;
     // Compiled under a name of its own, so tracebacks through it (the fork
     // guard's, say) do not look like the user's "<string>" code.
     let builtins = py.import("builtins")?;

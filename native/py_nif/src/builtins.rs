@@ -1,5 +1,6 @@
-//! Raw-ffi helpers for the channel and buffer builtins: capsules that hold
-//! an `Arc` of native state, builtin functions without `#[pyfunction]`, and
+//! Raw-ffi building blocks for the `erlang` module's native builtins (calls
+//! into Elixir, output, events, channels, buffers): builtin functions
+//! without `#[pyfunction]`, capsules that hold an `Arc` of native state, and
 //! raising the `erlang` module's exceptions. All of it works in any
 //! interpreter (nothing process-global on the Python side).
 use pyo3::exceptions::PyRuntimeError;
@@ -23,7 +24,44 @@ impl MethodDef {
             ml_doc: doc.as_ptr() as *const c_char,
         })
     }
+
+    /// The builtin as a function object of the calling interpreter.
+    pub fn function<'py>(&'static self, py: Python<'py>) -> PyResult<Bound<'py, PyCFunction>> {
+        // SAFETY: attached; the definition is 'static; a null self and module
+        // are allowed.
+        unsafe {
+            Ok(Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyCFunction_NewEx(
+                    &self.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                ),
+            )?
+            .cast_into_unchecked())
+        }
+    }
 }
+
+/// Defines `static $def: MethodDef`, a METH_VARARGS builtin named `$name`
+/// whose body runs attached, with `(py, args)` (the positional arguments as
+/// a tuple), and returns `PyResult<Py<PyAny>>`; an `Err` is raised in Python.
+macro_rules! builtin {
+    ($def:ident, $name:literal, $doc:literal, |$py:pat_param, $args:pat_param| $body:expr) => {
+        static $def: $crate::builtins::MethodDef = {
+            unsafe extern "C" fn imp(
+                _slf: *mut pyo3::ffi::PyObject,
+                args: *mut pyo3::ffi::PyObject,
+            ) -> *mut pyo3::ffi::PyObject {
+                // CPython calls a METH_VARARGS builtin attached, with its
+                // argument tuple: what `wrap` needs.
+                $crate::builtins::wrap(args, |$py, $args| $body)
+            }
+            $crate::builtins::MethodDef::new($name, imp, $doc)
+        };
+    };
+}
+pub(crate) use builtin;
 
 /// Adds builtins to a module dict (in the calling interpreter).
 pub fn install(
@@ -32,19 +70,7 @@ pub fn install(
     defs: &[(&str, &'static MethodDef)],
 ) -> PyResult<()> {
     for (name, def) in defs {
-        // SAFETY: the definitions are 'static; a null self/module is allowed.
-        let function = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyCFunction_NewEx(
-                    &def.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                ),
-            )?
-            .cast_into_unchecked::<PyCFunction>()
-        };
-        dict.set_item(*name, function)?;
+        dict.set_item(*name, def.function(py)?)?;
     }
     Ok(())
 }

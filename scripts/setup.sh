@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make demo` / `make test` need and is quick when it is all
 # there: Elixir + Erlang (apt, when `mix` is missing), and project-local
-# Python venvs with numpy (.venv from python3; .venv-py313 from pyenv 3.13).
+# Python venvs with numpy (.venv from python3, with uv; .venv-py313 from
+# pyenv 3.13).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,14 @@ make_venv() {
 }
 
 make_venv .venv "$(command -v python3)"
+
+# uv, for the test of Py.install's uv installer (pip is tested too). It is
+# not put on PATH: scripts/test.sh passes its path as PY_TEST_UV.
+if [ ! -x .venv/bin/uv ]; then
+  say "installing uv into .venv (for the Py.install tests)"
+  .venv/bin/python -m pip install --disable-pip-version-check -q uv ||
+    say "WARNING: uv could not be installed; the uv installer test will be SKIPPED"
+fi
 
 if py313=$(bash scripts/find_python.sh 3.13 2>/dev/null); then
   make_venv .venv-py313 "$py313"

@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export MIX_ENV=test
+# uv for the Py.install uv test (setup.sh installs it into .venv).
+[ -x .venv/bin/uv ] && export PY_TEST_UV="$PWD/.venv/bin/uv"
 
 failed=()
 

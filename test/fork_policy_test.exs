@@ -47,11 +47,7 @@ defmodule Py.ForkPolicyTest do
   end
 
   test "every interpreter is guarded (each parallel pool slot, or the main one)" do
-    contexts =
-      for _ <- 1..max(Py.Native.slot_count(), 2) do
-        {:ok, ctx} = Py.Context.start_link()
-        ctx
-      end
+    contexts = Py.Test.Contexts.one_per_interpreter()
 
     for ctx <- contexts do
       assert {:error, %Py.Error{type: "erlang.ForkNotAllowedError"}} =

@@ -151,11 +151,7 @@ defmodule Py.LoggerTest do
   end
 
   test "every interpreter forwards (each parallel pool slot, or the main one)" do
-    contexts =
-      for _ <- 1..max(Py.Native.slot_count(), 2) do
-        {:ok, ctx} = Py.Context.start_link()
-        ctx
-      end
+    contexts = Py.Test.Contexts.one_per_interpreter()
 
     for {ctx, i} <- Enum.with_index(contexts) do
       :ok = Py.Context.exec(ctx, "import logging; logging.getLogger('ctx').warning('from #{i}')")

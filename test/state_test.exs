@@ -55,11 +55,7 @@ defmodule Py.StateTest do
   end
 
   test "state is shared by contexts (and by every interpreter of the parallel pool)" do
-    contexts =
-      for _ <- 1..max(Py.Native.slot_count(), 2) do
-        {:ok, ctx} = Py.Context.start_link()
-        ctx
-      end
+    contexts = Py.Test.Contexts.one_per_interpreter()
 
     for {ctx, i} <- Enum.with_index(contexts) do
       {:ok, _} = Py.Context.eval(ctx, "__import__('erlang').state_set('from_#{i}', #{i})")

@@ -284,7 +284,15 @@ defmodule Py.Install do
 
   defp query_base_python do
     executable = (Py.Runtime.info() || %{})[:executable]
-    code = "import sys; print(getattr(sys, '_base_executable', None) or sys.executable)"
+    # In a venv, sys._base_executable is the base interpreter from 3.11 on;
+    # 3.10 reports the venv's own there, so look in sys.base_prefix first.
+    code = """
+    import os, sys
+    base = os.path.join(sys.base_prefix, "bin", "python%d.%d" % sys.version_info[:2])
+    if sys.prefix == sys.base_prefix or not os.path.isfile(base):
+        base = getattr(sys, "_base_executable", None) or sys.executable
+    print(base)
+    """
 
     with true <- is_binary(executable) || {:error, error("the Python runtime is not started")},
          {out, 0} <- System.cmd(executable, ["-c", code], stderr_to_stdout: true, env: env()),

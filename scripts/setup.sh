@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make demo` / `make test` need and is quick when it is all
 # there: Elixir + Erlang (apt, when `mix` is missing), and project-local
-# Python venvs with numpy (.venv from python3, with uv; .venv-py313 from
-# pyenv 3.13).
+# Python venvs with numpy (.venv from python3, with uv; .venv-py310,
+# .venv-py312 and .venv-py313 from pyenv's 3.10, 3.12 and 3.13).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +43,10 @@ if [ ! -x .venv/bin/uv ]; then
     say "WARNING: uv could not be installed; the uv installer test will be SKIPPED"
 fi
 
-if py313=$(bash scripts/find_python.sh 3.13 2>/dev/null); then
-  make_venv .venv-py313 "$py313"
-fi
+# The other lanes of `make test`, from pyenv's shared builds when present
+# (scripts/test.sh skips a missing one loudly).
+for version in 3.10 3.12 3.13; do
+  if python=$(bash scripts/find_python.sh "$version" 2>/dev/null); then
+    make_venv ".venv-py${version/./}" "$python"
+  fi
+done

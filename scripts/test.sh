@@ -2,7 +2,8 @@
 # The test suite, once per Python lane, each lane with its own build path:
 #   py311: the project venv (.venv, from python3), plus the tests tagged
 #     :network (PyPI), :notebook (Mix.install) and :packaging (precompiled NIFs)
-#   py313: the pyenv 3.13 venv (.venv-py313); skipped loudly when absent
+#   py310, py312, py313: the pyenv venvs (.venv-py310, ...); each skipped
+#     loudly when absent
 #   py313-parallel: the same Python with the parallel pool built in
 #     (PY_PARALLEL=1), plus the VM exit check (test/exit_check.sh)
 # Extra arguments go to `mix test`.
@@ -29,6 +30,16 @@ lane() {
 # (:notebook) or start many VMs for the precompiled NIFs (:packaging) run
 # once, in this lane: they do not depend on the Python lane.
 lane py311 "$PWD/.venv/bin/python" --include network --include notebook --include packaging "$@"
+
+# The oldest supported Python and the one between (worker mode).
+for version in 310 312; do
+  if [ -x ".venv-py$version/bin/python" ]; then
+    lane "py$version" "$PWD/.venv-py$version/bin/python" "$@"
+  else
+    echo
+    echo "*** SKIPPED LANE py$version: no Python ${version:0:1}.${version:1} with a shared libpython under ~/.pyenv/versions ***"
+  fi
+done
 
 if [ -x .venv-py313/bin/python ]; then
   lane py313 "$PWD/.venv-py313/bin/python" "$@"

@@ -111,6 +111,21 @@ defmodule Py.ChannelTest do
     assert Py.eval("(list(ch), ch.closed, len(ch))", %{"ch" => ch}) == {:ok, {[], true, 0}}
   end
 
+  test "a timeout too long to represent waits like no timeout (no crash)" do
+    ch = Py.Channel.new()
+
+    for seconds <- ["1e300", "1e19"] do
+      assert {:error, %Py.Error{kind: :timeout}} =
+               Py.eval("ch.receive(timeout=#{seconds})", %{"ch" => ch}, timeout: 200)
+    end
+
+    :ok = Py.Channel.send(ch, 1)
+    assert Py.eval("ch.receive(timeout=1e300)", %{"ch" => ch}) == {:ok, 1}
+
+    assert {:error, %Py.Error{type: "ValueError"}} =
+             Py.eval("ch.receive(timeout=float('inf'))", %{"ch" => ch})
+  end
+
   test "a bounded channel refuses sends while full" do
     ch = Py.Channel.new(max_size: 2)
     assert Py.Channel.send(ch, 1) == :ok

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use std::ffi::CStr;
 use std::os::raw::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 pub struct MethodDef(pub ffi::PyMethodDef);
@@ -63,6 +64,16 @@ macro_rules! builtin {
 }
 pub(crate) use builtin;
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic"
+    }
+}
+
 /// Adds builtins to a module dict (in the calling interpreter).
 pub fn install(
     py: Python<'_>,
@@ -86,7 +97,14 @@ pub unsafe fn wrap(
     let py = Python::assume_attached();
     let args = Bound::<PyAny>::from_borrowed_ptr(py, args);
     let result = match args.cast::<PyTuple>() {
-        Ok(args) => body(py, args),
+        // A panic must not unwind into CPython (that aborts the process):
+        // it becomes a RuntimeError in the calling Python code.
+        Ok(args) => catch_unwind(AssertUnwindSafe(|| body(py, args))).unwrap_or_else(|panic| {
+            Err(PyRuntimeError::new_err(format!(
+                "internal error in py (please report it): {}",
+                panic_message(panic.as_ref())
+            )))
+        }),
         Err(_) => Err(PyRuntimeError::new_err("bad arguments")),
     };
     match result {
@@ -172,7 +190,8 @@ pub fn deadline(timeout: &Bound<'_, PyAny>) -> PyResult<Option<std::time::Instan
             "timeout must be None or a finite number of seconds >= 0",
         ));
     }
-    Ok(Some(
-        std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds),
-    ))
+    // A timeout too long to represent is no timeout.
+    Ok(std::time::Duration::try_from_secs_f64(seconds)
+        .ok()
+        .and_then(|timeout| std::time::Instant::now().checked_add(timeout)))
 }

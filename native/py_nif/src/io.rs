@@ -9,11 +9,10 @@
 //! The caller waits for one `{:io_reply, ref, _}` per request before it
 //! returns, so output is complete when the call returns.
 use crate::atoms;
-use crate::builtins::MethodDef;
+use crate::builtins::builtin;
 use crate::worker::JobState;
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyCFunction;
+use pyo3::types::{PyBool, PyCFunction};
 use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv};
 use std::cell::RefCell;
@@ -128,34 +127,19 @@ fn write(text: &[u8]) -> bool {
     })
 }
 
-static WRITE_DEF: MethodDef = MethodDef::new(
+builtin!(
+    WRITE_DEF,
     c"_write",
-    write_impl,
     c"_write(fd, text) -> bool: internal, used by sys.stdout/stderr",
+    |py, args| {
+        let text: Option<String> = args
+            .get_item(1)
+            .ok()
+            .and_then(|t| t.extract::<String>().ok());
+        let handled = text.is_some_and(|text| write(text.as_bytes()));
+        Ok(PyBool::new(py, handled).to_owned().into_any().unbind())
+    }
 );
-
-unsafe extern "C" fn write_impl(
-    _slf: *mut ffi::PyObject,
-    args: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    let py = Python::assume_attached();
-    let args = Bound::<PyAny>::from_borrowed_ptr(py, args);
-    let text: Option<String> = args
-        .get_item(1)
-        .ok()
-        .and_then(|t| t.extract::<String>().ok());
-    let handled = match text {
-        Some(text) => write(text.as_bytes()),
-        None => false,
-    };
-    let result = if handled {
-        ffi::Py_True()
-    } else {
-        ffi::Py_False()
-    };
-    ffi::Py_IncRef(result);
-    result
-}
 
 /// The `_write` builtin, created in the calling interpreter.
 pub fn write_function(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {

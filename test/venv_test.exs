@@ -59,6 +59,32 @@ defmodule Py.VenvTest do
     assert {:error, %Py.Error{type: "ModuleNotFoundError"}} = Py.eval("__import__(m)", %{m: late})
   end
 
+  test "activation does not wait for a context busy in a long call; its next call has the venv" do
+    {venv, _site} = make_venv!(Path.join(tmp_dir!("venv-busy"), "venv"))
+    ch = Py.Channel.new()
+    me = self()
+
+    consumer =
+      Task.async(fn ->
+        waited =
+          Py.eval(
+            "(__import__('erlang').send(me, 'waiting'), list(ch))[1]",
+            %{"ch" => ch, "me" => me},
+            timeout: :infinity
+          )
+
+        {waited, Py.eval("__import__('sys').prefix")}
+      end)
+
+    assert_receive "waiting"
+    # The consumer's context (a parallel-pool slot, or a thread of the main
+    # interpreter) is blocked in list(ch) until the channel closes.
+    activation = Task.async(fn -> Py.activate_venv(venv) end)
+    assert Task.yield(activation, 30_000) == {:ok, :ok}
+    :ok = Py.Channel.close(ch)
+    assert Task.await(consumer) == {{:ok, []}, {:ok, venv}}
+  end
+
   test "activating another venv replaces the active one" do
     tmp = tmp_dir!("venv2")
     {a, site_a} = make_venv!(Path.join(tmp, "a"))

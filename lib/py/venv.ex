@@ -6,8 +6,9 @@ defmodule Py.Venv do
   # A venv of the same Python major.minor is activated by putting its
   # site-packages on sys.path (site.addsitedir, so .pth files work) and
   # pointing sys.prefix and VIRTUAL_ENV at it, in every interpreter: the NIF
-  # (venv.rs) does that in the main interpreter and in each parallel-pool
-  # slot, and slots made later apply it when they start.
+  # (venv.rs) does that in the main interpreter at once and in each
+  # parallel-pool slot before its next call; slots made later apply it when
+  # they start.
 
   alias Py.Error
 

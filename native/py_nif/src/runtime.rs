@@ -172,7 +172,7 @@ fn interrupt(py: Python<'_>, runner: &Runner, job: u64) {
 
 /// Call with the runner's interpreter attached.
 fn raise_in(runner: &Runner, job: u64, class: *mut ffi::PyObject) {
-    if runner.current_job.load(Ordering::Acquire) != job {
+    if runner.current_job.load(Ordering::SeqCst) != job {
         return;
     }
     let ident = runner.thread_ident.load(Ordering::Acquire);

@@ -30,7 +30,6 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Starts `count` slots (once). Blocks until they are up: dirty scheduler.
 pub fn start(count: usize) -> Result<(), String> {
-    let _venv = crate::venv::change_lock();
     let mut slots = SLOTS.lock();
     while slots.len() < count {
         let index = slots.len();
@@ -67,31 +66,8 @@ pub fn recreate(index: usize) -> Result<(), String> {
     if !old.wait_exited(std::time::Duration::from_secs(10)) {
         return Err(format!("slot {index} did not stop"));
     }
-    let _venv = crate::venv::change_lock();
     let fresh = spawn(index)?;
     SLOTS.lock()[index] = fresh;
-    Ok(())
-}
-
-/// Applies the current venv in every slot and waits for them (see `venv`).
-/// The caller holds the venv change lock, so no slot is being made.
-pub fn apply_venv() -> Result<(), String> {
-    let slots = SLOTS.lock().clone();
-    let waits: Vec<_> = slots
-        .iter()
-        .map(|runner| {
-            let (done, wait) = flume::bounded(1);
-            runner.deliver(crate::worker::Msg::ApplyVenv(done));
-            wait
-        })
-        .collect();
-    for (index, wait) in waits.into_iter().enumerate() {
-        // A slot that has ended drops the message; its successor applies
-        // the venv when it starts.
-        if let Ok(Err(message)) = wait.recv() {
-            return Err(format!("slot {index}: {message}"));
-        }
-    }
     Ok(())
 }
 
@@ -138,7 +114,7 @@ unsafe fn slot_thread(
         let boot = runtime::install_erlang_module(py)
             .and_then(|m| m.getattr("Interrupted"))
             .map_err(|e| crate::error::describe(py, &e))
-            .and_then(|class| crate::venv::apply_current(py).map(|()| class));
+            .and_then(|class| crate::venv::apply_at_start(py).map(|()| class));
         match boot {
             Ok(class) => {
                 *runner.interrupt.lock() = Some(SubInterrupt {

@@ -3,14 +3,18 @@
 //! The interpreter is started once, for the Python the NIF was built for;
 //! a venv is "activated" by putting its site-packages on `sys.path` (with
 //! `site.addsitedir`, so `.pth` files are honoured) and pointing
-//! `sys.prefix` and `VIRTUAL_ENV` at it. Each interpreter has its own `sys`,
-//! so the change is made in the main interpreter and in every parallel-pool
-//! slot, and a slot made later applies the current one when it starts. The
+//! `sys.prefix` and `VIRTUAL_ENV` at it. Each interpreter has its own `sys`:
+//! the change is made in the main interpreter at once, and each parallel-pool
+//! slot applies it before its next job (a generation counter, as for the log
+//! level), so a change never waits for a busy slot; a slot made later
+//! applies the current one when it starts. The
 //! Python side is `erlang._set_venv` in bootstrap.py, which undoes the
 //! previous activation first, so applying is idempotent.
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A venv: its prefix and the site directories to add.
 #[derive(Clone)]
@@ -21,12 +25,16 @@ pub struct Spec {
 
 static CURRENT: Mutex<Option<Spec>> = Mutex::new(None);
 
-/// Held while a change is applied everywhere and while slots are made, so a
-/// slot is never made with a venv that is being replaced.
+/// Serialises changes: two `_set_venv` runs in one interpreter must not
+/// interleave.
 static CHANGE: Mutex<()> = Mutex::new(());
 
-pub fn change_lock() -> MutexGuard<'static, ()> {
-    CHANGE.lock()
+/// Bumped by every change, after `CURRENT` is set.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The generation this slot thread last applied.
+    static APPLIED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The active venv's prefix.
@@ -50,34 +58,55 @@ pub fn apply_current(py: Python<'_>) -> Result<(), String> {
     run().map_err(|e| crate::error::describe(py, &e))
 }
 
-/// Makes `spec` the active venv (or deactivates with `None`) in every
-/// interpreter, and waits until they all have it. Blocks: dirty scheduler.
-/// If an interpreter fails, the previous venv is restored everywhere.
+/// Makes `spec` the active venv (or deactivates with `None`): applied in the
+/// main interpreter before this returns (a failure there restores the
+/// previous venv), and in each sub-interpreter slot before its next job.
+/// Blocks while it takes the main interpreter's GIL: dirty scheduler.
 pub fn set(spec: Option<Spec>) -> Result<(), String> {
-    let _change = change_lock();
+    let _change = CHANGE.lock();
     let previous = std::mem::replace(&mut *CURRENT.lock(), spec);
-    let failed = apply_everywhere().err();
-    match failed {
-        None => Ok(()),
-        Some(message) => {
-            *CURRENT.lock() = previous;
-            let _ = apply_everywhere();
-            Err(message)
-        }
+    let result = apply_in_main();
+    if result.is_err() {
+        *CURRENT.lock() = previous;
+        let _ = apply_in_main();
     }
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    result
 }
 
-fn apply_everywhere() -> Result<(), String> {
-    // The main interpreter, on a short-lived thread of our own (never on a
-    // BEAM scheduler thread).
-    let main = std::thread::Builder::new()
+/// The main interpreter, on a short-lived thread of our own (never on a BEAM
+/// scheduler thread).
+fn apply_in_main() -> Result<(), String> {
+    std::thread::Builder::new()
         .name("py-venv".into())
         .spawn(|| Python::attach(apply_current))
         .map_err(|e| format!("cannot spawn a thread: {e}"))?
         .join()
-        .map_err(|_| "applying the venv panicked".to_string())?;
-    main.map_err(|e| format!("main interpreter: {e}"))?;
-    #[cfg(all(feature = "parallel", Py_3_12))]
-    crate::slot::apply_venv()?;
-    Ok(())
+        .map_err(|_| "applying the venv panicked".to_string())?
+        .map_err(|e| format!("main interpreter: {e}"))
+}
+
+/// On a sub-interpreter slot thread, before a job: applies the current venv
+/// if it changed since this thread last did. A failure is reported on
+/// stderr (the venv was validated, and the main interpreter took it).
+pub fn sync(py: Python<'_>) {
+    if !cfg!(all(feature = "parallel", Py_3_12)) {
+        return;
+    }
+    let generation = GENERATION.load(Ordering::Acquire);
+    if APPLIED.with(Cell::get) == generation || crate::worker::current_interpreter() == 0 {
+        return;
+    }
+    APPLIED.with(|a| a.set(generation));
+    if let Err(message) = apply_current(py) {
+        eprintln!("py: cannot apply the venv in a sub-interpreter: {message}");
+    }
+}
+
+/// On a new slot thread: applies the current venv and records its
+/// generation.
+#[cfg(all(feature = "parallel", Py_3_12))]
+pub fn apply_at_start(py: Python<'_>) -> Result<(), String> {
+    APPLIED.with(|a| a.set(GENERATION.load(Ordering::Acquire)));
+    apply_current(py)
 }

@@ -59,9 +59,6 @@ pub enum Msg {
         env: OwnedEnv,
         result: SavedTerm,
     },
-    /// Apply the current venv to this runner's interpreter (see `venv`).
-    #[cfg_attr(not(all(feature = "parallel", Py_3_12)), allow(dead_code))]
-    ApplyVenv(flume::Sender<Result<(), String>>),
 }
 
 /// What a serving runner thread needs to serve its queue again from inside
@@ -145,9 +142,6 @@ fn serve_until_answer<'py>(
                 }
             }
             Ok(Msg::Release(ptr)) => ptr.release(py),
-            Ok(Msg::ApplyVenv(done)) => {
-                let _ = done.send(crate::venv::apply_current(py));
-            }
             Ok(Msg::Wake) => {}
         }
     }
@@ -315,9 +309,6 @@ impl Runner {
             };
             match msg {
                 Msg::Release(ptr) => ptr.release(py),
-                Msg::ApplyVenv(done) => {
-                    let _ = done.send(crate::venv::apply_current(py));
-                }
                 Msg::Wake | Msg::CallbackReply { .. } => {}
                 Msg::Job(job) => {
                     if !self.closed.load(Ordering::Acquire)
@@ -339,15 +330,24 @@ impl Runner {
     }
 
     pub fn run_job<'py>(&self, py: Python<'py>, cache: &request::CodeCache<'py>, mut job: Job) {
+        crate::observe::sync(py);
+        crate::venv::sync(py);
         if !job.state.transition(QUEUED, RUNNING) {
             return;
         }
-        crate::observe::sync(py);
         let ctx = job.state.ctx.clone();
         // Jobs nest (a callback's Elixir code calls Python again): restore
         // the outer job's ids when this one ends.
-        let outer_context = self.current_context.swap(ctx.id, Ordering::AcqRel);
-        let outer_job = self.current_job.swap(job.state.id, Ordering::AcqRel);
+        let outer_context = self.current_context.swap(ctx.id, Ordering::SeqCst);
+        let outer_job = self.current_job.swap(job.state.id, Ordering::SeqCst);
+        // A cancel between the transition and the swap found another job
+        // running and interrupted nothing: skip the job (its caller has
+        // gone on). After the swap, a cancel's interrupt finds this job.
+        if job.state.is_cancelled() {
+            self.current_job.store(outer_job, Ordering::Release);
+            self.current_context.store(outer_context, Ordering::Release);
+            return;
+        }
         io::begin(
             job.caller,
             job.group_leader,
@@ -616,14 +616,16 @@ impl JobState {
         })
     }
 
+    // SeqCst: a cancel (status, then the runner's current job) and
+    // `run_job` (current job, then status) must see each other's write.
     fn transition(&self, from: u8, to: u8) -> bool {
         self.status
-            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.status.load(Ordering::Acquire) == CANCELLED
+        self.status.load(Ordering::SeqCst) == CANCELLED
     }
 
     pub fn cancel(&self) -> Cancel {

@@ -159,6 +159,18 @@ defmodule Py.ConversionTest do
     assert bits =~ "bitstring"
   end
 
+  test "improper lists as args, kwargs or bindings are invalid requests" do
+    assert {:error, %Py.Error{kind: :invalid, message: msg}} = Py.call(:math, :sqrt, [4 | 5])
+    assert msg =~ "args must be a proper list"
+
+    assert {:error, %Py.Error{kind: :invalid, message: msg}} =
+             Py.call(:math, :sqrt, [4], kwargs: [{:a, 1} | 2])
+
+    assert msg =~ "kwargs must be a proper list"
+    assert {:error, %Py.Error{kind: :invalid}} = Py.eval("x", [{:x, 1} | 3])
+    assert Py.call(:math, :sqrt, [4]) == {:ok, 2.0}
+  end
+
   test "conversion errors say where in the value they failed" do
     value = [1, 2, %{"k" => {:ok, fn -> 1 end}}]
     assert {:error, %Py.Error{message: msg}} = Py.call(:builtins, :len, [value])

@@ -265,14 +265,18 @@ fn args_tuple<'py>(py: Python<'py>, args: Term) -> JobResult<Bound<'py, PyTuple>
         )));
     }
     let mut out = Vec::new();
-    for (i, arg) in args
-        .into_list_iterator()
-        .map_err(|_| invalid("args must be a proper list"))?
-        .enumerate()
-    {
+    for (i, arg) in proper_list(args, "args")?.enumerate() {
         out.push(to_py(py, arg, 1).map_err(|e| e.at(|| format!("argument {}", i + 1)))?);
     }
     Ok(PyTuple::new(py, out)?)
+}
+
+/// The items of a list; an improper list (rustler's iterator panics at its
+/// tail) is an invalid request.
+fn proper_list<'a>(list: Term<'a>, what: &str) -> JobResult<rustler::ListIterator<'a>> {
+    list.list_length()
+        .and_then(|_| list.into_list_iterator())
+        .map_err(|_| invalid(&format!("{what} must be a proper list, got: {list:?}")))
 }
 
 /// Keyword arguments: a map or keyword list with atom or string keys.
@@ -283,10 +287,7 @@ fn kwargs_dict<'py>(py: Python<'py>, kwargs: Term) -> JobResult<Option<Bound<'py
             .collect(),
         TermType::List => {
             let mut pairs = Vec::new();
-            for item in kwargs
-                .into_list_iterator()
-                .map_err(|_| invalid("kwargs must be a proper list"))?
-            {
+            for item in proper_list(kwargs, "kwargs")? {
                 match get_tuple(item).ok().as_deref() {
                     Some([k, v]) => pairs.push((*k, *v)),
                     _ => return Err(invalid("kwargs must be a keyword list or a map")),

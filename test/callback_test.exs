@@ -115,6 +115,13 @@ defmodule Py.CallbackTest do
     assert Py.Context.eval(ctx, "__import__('erlang').double(5)") == {:ok, 10}
   end
 
+  test "a caller that traps exits gets no exit messages from its callbacks" do
+    Process.flag(:trap_exit, true)
+    Py.register_function(:ident, fn x -> x end)
+    assert Py.eval("[__import__('erlang').ident(i) for i in range(3)]") == {:ok, [0, 1, 2]}
+    assert Process.info(self(), :messages) == {:messages, []}
+  end
+
   test "unregister_function removes a name" do
     Py.register_function(:temporary, fn -> :ok end)
     assert Py.eval("__import__('erlang').temporary()") == {:ok, "ok"}

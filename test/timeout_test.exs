@@ -51,4 +51,26 @@ defmodule Py.TimeoutTest do
     {:ok, 3} = Py.eval("1 + 2")
     assert Process.info(self(), :message_queue_len) == {:message_queue_len, 0}
   end
+
+  test "a call that timed out while printing leaves no io replies behind" do
+    ExUnit.CaptureIO.capture_io(fn ->
+      assert {:error, %Py.Error{kind: :timeout}} =
+               Py.exec("while True:\n    print('x' * 100)", timeout: 300)
+
+      assert Process.info(self(), :messages) == {:messages, []}
+    end)
+  end
+
+  test "a group leader that never answers does not hold the call past its timeout" do
+    silent = spawn(fn -> Process.sleep(:infinity) end)
+    own = Process.group_leader()
+    Process.group_leader(self(), silent)
+
+    try do
+      assert Py.exec("print('nobody reads this')", timeout: 200) == :ok
+    after
+      Process.group_leader(self(), own)
+      Process.exit(silent, :kill)
+    end
+  end
 end

@@ -133,10 +133,12 @@ defmodule Py.Context do
   # started (it never ran, so it is safe to retry elsewhere).
   def run({pid, ref}, namespace, request, timeout) do
     mref = Process.monitor(pid)
+    group_leader = Py.GroupLeader.local()
 
-    case Py.Native.submit(ref, namespace, mref, Process.group_leader(), request) do
+    case Py.Native.submit(ref, namespace, mref, group_leader, request) do
       {:ok, job} ->
-        await(mref, job, timeout)
+        deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
+        await(%{mref: mref, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, [])
 
       {:error, :closed} ->
         Process.demonitor(mref, [:flush])
@@ -144,53 +146,45 @@ defmodule Py.Context do
     end
   end
 
-  defp await(mref, job, timeout) do
-    deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
-    await(mref, job, timeout, deadline, [])
-  end
-
   # `callbacks` are the processes running Elixir functions that the Python
   # code called (see Py.Callbacks); they end with the call.
-  defp await(mref, job, timeout, deadline, callbacks) do
+  defp await(%{mref: mref} = call, callbacks) do
     receive do
       {^mref, result, io} ->
         Process.demonitor(mref, [:flush])
         stop_callbacks(callbacks)
-        reply(mref, result, io)
+        reply(call, result, io)
 
       {^mref, :py_event, kind, payload} ->
         Py.EventSink.dispatch(kind, payload)
-        await(mref, job, timeout, deadline, callbacks)
+        await(call, callbacks)
 
       # py's own functions for Python (erlang.state_*): served here, at once.
       {^mref, :callback, handle, {:internal, name}, args} ->
         Py.Native.callback_reply(handle, Py.State.serve(name, args))
-        await(mref, job, timeout, deadline, callbacks)
+        await(call, callbacks)
 
       {^mref, :callback, handle, name, args} ->
         pid = Py.Callbacks.spawn_callback(handle, name, args)
-        await(mref, job, timeout, deadline, [pid | callbacks])
+        await(call, [pid | callbacks])
 
       {:DOWN, ^mref, _, _, _} ->
         stop_callbacks(callbacks)
 
-        case Py.Native.cancel(job) do
+        case Py.Native.cancel(call.job) do
           :dequeued -> {:error, :not_queued}
-          :cancelled -> {:error, Py.Error.closed()}
-          :sent -> receive_sent(mref)
+          {:cancelled, io} -> drop_late(call, io, Py.Error.closed())
+          :sent -> receive_sent(call)
         end
     after
-      remaining(deadline) ->
+      remaining(call.deadline) ->
         Process.demonitor(mref, [:flush])
         stop_callbacks(callbacks)
 
-        case Py.Native.cancel(job) do
-          cancelled when cancelled in [:dequeued, :cancelled] ->
-            flush_io(mref)
-            {:error, Py.Error.timeout(timeout)}
-
-          :sent ->
-            receive_sent(mref)
+        case Py.Native.cancel(call.job) do
+          :dequeued -> {:error, Py.Error.timeout(call.timeout)}
+          {:cancelled, io} -> drop_late(call, io, Py.Error.timeout(call.timeout))
+          :sent -> receive_sent(call)
         end
     end
   end
@@ -199,32 +193,38 @@ defmodule Py.Context do
   defp remaining(:infinity), do: :infinity
   defp remaining(deadline), do: max(deadline - now(), 0)
 
-  # Callback processes are linked to us; unlink before killing them.
-  defp stop_callbacks([]), do: :ok
-
+  # Callback processes are linked to us; unlink before killing them, and
+  # drop the exit of one that had already ended (a caller that traps exits
+  # would get it).
   defp stop_callbacks(pids) do
     Enum.each(pids, fn pid ->
       Process.unlink(pid)
       Process.exit(pid, :kill)
+
+      receive do
+        {:EXIT, ^pid, _} -> :ok
+      after
+        0 -> :ok
+      end
     end)
   end
 
   # The reply was sent before the cancel took effect: it is in the mailbox.
-  defp receive_sent(mref) do
+  defp receive_sent(%{mref: mref} = call) do
     receive do
       {^mref, :py_event, kind, payload} ->
         Py.EventSink.dispatch(kind, payload)
-        receive_sent(mref)
+        receive_sent(call)
 
       {^mref, result, io} ->
-        reply(mref, result, io)
+        reply(call, result, io)
     end
   end
 
-  defp reply(_mref, {:ok, value}, 0), do: {:ok, value}
+  defp reply(_call, {:ok, value}, 0), do: {:ok, value}
 
-  defp reply(mref, result, io) do
-    await_io(mref, io)
+  defp reply(call, result, io) do
+    await_io(call, io)
 
     case result do
       {:ok, value} -> {:ok, value}
@@ -232,42 +232,53 @@ defmodule Py.Context do
     end
   end
 
-  # Python's output went to our group leader as io requests tagged with
-  # mref; wait for their replies so the output is complete on return.
-  defp await_io(_mref, 0), do: :ok
+  # After a timeout or the context's death the job sends nothing more: wait
+  # for the replies to the `io` requests it had sent, and drop the callback
+  # requests and events already in the mailbox, so that no stray message is
+  # left behind.
+  defp drop_late(call, io, error) do
+    await_io(call, io)
+    flush_late(call.mref)
+    {:error, error}
+  end
 
-  defp await_io(mref, count) do
-    gl = Process.group_leader()
+  defp flush_late(mref) do
+    receive do
+      {^mref, :callback, _handle, _name, _args} ->
+        flush_late(mref)
+
+      {^mref, :py_event, kind, payload} ->
+        Py.EventSink.dispatch(kind, payload)
+        flush_late(mref)
+    after
+      0 -> :ok
+    end
+  end
+
+  # Python's output went to the group leader as io requests tagged with
+  # mref; wait for their replies so the output is complete on return. A
+  # group leader that does not answer holds the caller until the call's
+  # deadline, or @io_grace ms, whichever is later.
+  @io_grace 1_000
+  defp await_io(_call, 0), do: :ok
+
+  defp await_io(%{gl: gl, deadline: deadline} = call, count) do
+    grace = now() + @io_grace
+    deadline = if deadline == :infinity, do: :infinity, else: max(deadline, grace)
     gl_ref = Process.monitor(gl)
-    wait_io(mref, gl_ref, count)
+    wait_io(call.mref, gl_ref, count, deadline)
     Process.demonitor(gl_ref, [:flush])
     :ok
   end
 
-  defp wait_io(_mref, _gl_ref, 0), do: :ok
+  defp wait_io(_mref, _gl_ref, 0, _deadline), do: :ok
 
-  defp wait_io(mref, gl_ref, count) do
+  defp wait_io(mref, gl_ref, count, deadline) do
     receive do
-      {:io_reply, ^mref, _} -> wait_io(mref, gl_ref, count - 1)
+      {:io_reply, ^mref, _} -> wait_io(mref, gl_ref, count - 1, deadline)
       {:DOWN, ^gl_ref, _, _, _} -> :ok
-    end
-  end
-
-  # After a timeout: drop io replies and callback requests that were already
-  # on their way for this call.
-  defp flush_io(mref) do
-    receive do
-      {:io_reply, ^mref, _} ->
-        flush_io(mref)
-
-      {^mref, :callback, _handle, _name, _args} ->
-        flush_io(mref)
-
-      {^mref, :py_event, kind, payload} ->
-        Py.EventSink.dispatch(kind, payload)
-        flush_io(mref)
     after
-      0 -> :ok
+      remaining(deadline) -> :ok
     end
   end
 

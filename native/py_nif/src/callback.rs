@@ -101,25 +101,30 @@ fn call(
     // may run Python code (a repr), which may print (and so use the frame).
     let (converted, saved) = save_args(py, &name, args, Some(&runner))?;
     let sent = io::with_frame(|frame| {
-        let mut env = OwnedEnv::new();
         let state = frame.state.clone();
-        let sent = env.send_and_clear(&frame.caller, |env| {
-            let args = converted.run(|own| saved.load(own).in_env(env));
-            let target = if internal {
-                (atoms::internal(), name.as_str()).encode(env)
-            } else {
-                name.as_str().encode(env)
-            };
-            (
-                io::reply_ref_in(frame, env),
-                atoms::callback(),
-                handle.encode(env),
-                target,
-                args,
-            )
-                .encode(env)
+        // Not to a caller that has cancelled (it would be a stray message);
+        // the wait below then ends at once with erlang.Interrupted.
+        let sent = state.send_to_caller(false, || {
+            let mut env = OwnedEnv::new();
+            env.send_and_clear(&frame.caller, |env| {
+                let args = converted.run(|own| saved.load(own).in_env(env));
+                let target = if internal {
+                    (atoms::internal(), name.as_str()).encode(env)
+                } else {
+                    name.as_str().encode(env)
+                };
+                (
+                    io::reply_ref_in(frame, env),
+                    atoms::callback(),
+                    handle.encode(env),
+                    target,
+                    args,
+                )
+                    .encode(env)
+            })
+            .is_ok()
         });
-        (sent.is_ok(), state)
+        (sent || state.is_cancelled(), state)
     });
     let Some((sent, state)) = sent else {
         return Err(outside());

@@ -92,22 +92,28 @@ fn flush(target: &mut Target) {
     let caller = target.caller;
     // SAFETY: `begin`'s contract keeps the job env alive until `end`.
     let job_env = unsafe { &*target.job_env };
-    let sent = job_env.run(|ref_env| {
-        let reply_ref = target.reply_ref.load(ref_env);
-        env.send_and_clear(&target.group_leader, |env| {
-            let mut bin = rustler::NewBinary::new(env, text.len());
-            bin.as_mut_slice().copy_from_slice(&text);
-            let bin: rustler::Binary = bin.into();
-            (
-                atoms::io_request(),
-                caller,
-                reply_ref,
-                (atoms::put_chars(), atoms::unicode(), bin),
-            )
-                .encode(env)
-        })
+    let group_leader = target.group_leader;
+    // Output of a job whose caller gave up is dropped: nobody waits for it.
+    let sent = target.state.clone().send_to_caller(true, || {
+        job_env
+            .run(|ref_env| {
+                let reply_ref = target.reply_ref.load(ref_env);
+                env.send_and_clear(&group_leader, |env| {
+                    let mut bin = rustler::NewBinary::new(env, text.len());
+                    bin.as_mut_slice().copy_from_slice(&text);
+                    let bin: rustler::Binary = bin.into();
+                    (
+                        atoms::io_request(),
+                        caller,
+                        reply_ref,
+                        (atoms::put_chars(), atoms::unicode(), bin),
+                    )
+                        .encode(env)
+                })
+            })
+            .is_ok()
     });
-    if sent.is_ok() {
+    if sent {
         target.requests += 1;
     }
 }

@@ -191,14 +191,15 @@ fn queue<'a>(
 }
 
 /// Cancels a job whose caller gave up: `:dequeued` (it never ran),
-/// `:cancelled` (it was interrupted), or `:sent` (its reply is already in,
-/// or on its way to, the caller's mailbox).
+/// `{:cancelled, io_requests}` (it was interrupted; replies to that many io
+/// requests are on their way), or `:sent` (its reply is already in, or on
+/// its way to, the caller's mailbox).
 #[rustler::nif]
-fn cancel(job: ResourceArc<JobRes>) -> rustler::Atom {
+fn cancel(env: Env, job: ResourceArc<JobRes>) -> Term {
     match job.0.cancel() {
-        Cancel::Dequeued => atoms::dequeued(),
-        Cancel::Cancelled => atoms::cancelled(),
-        Cancel::AlreadySent => atoms::sent(),
+        Cancel::Dequeued => atoms::dequeued().encode(env),
+        Cancel::Cancelled(io_requests) => (atoms::cancelled(), io_requests).encode(env),
+        Cancel::AlreadySent => atoms::sent().encode(env),
     }
 }
 

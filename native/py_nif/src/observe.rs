@@ -117,25 +117,23 @@ fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyRe
     })?;
     let sent = io::with_frame(|frame| {
         // A caller that timed out has stopped listening: the sink takes it.
-        if frame.state.is_cancelled() {
-            return None;
-        }
-        let mut env = OwnedEnv::new();
-        let sent = env.send_and_clear(&frame.caller, |env| {
-            let tag = io::reply_ref_in(frame, env);
-            (
-                tag,
-                atoms::py_event(),
-                kind,
-                copy_into(&converted, &saved, env),
-            )
-                .encode(env)
-        });
-        Some(sent.is_ok())
-    })
-    .flatten();
-    if let Some(sent) = sent {
-        return Ok(sent);
+        frame.state.clone().send_to_caller(false, || {
+            let mut env = OwnedEnv::new();
+            env.send_and_clear(&frame.caller, |env| {
+                let tag = io::reply_ref_in(frame, env);
+                (
+                    tag,
+                    atoms::py_event(),
+                    kind,
+                    copy_into(&converted, &saved, env),
+                )
+                    .encode(env)
+            })
+            .is_ok()
+        })
+    });
+    if sent == Some(true) {
+        return Ok(true);
     }
     let Some(sink) = *SINK.read() else {
         return Ok(false);

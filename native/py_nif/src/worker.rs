@@ -591,6 +591,8 @@ pub struct JobState {
     status: AtomicU8,
     pub id: u64,
     pub ctx: Arc<Context>,
+    /// Io requests sent for the job's output (see `send_to_caller`).
+    io_sent: Mutex<u32>,
 }
 
 pub struct JobRes(pub Arc<JobState>);
@@ -601,8 +603,10 @@ impl Resource for JobRes {}
 pub enum Cancel {
     /// The job had not started and never will: safe to retry elsewhere.
     Dequeued,
-    /// The job was running and is being interrupted; no reply will come.
-    Cancelled,
+    /// The job was running and is being interrupted; no reply will come,
+    /// and no more output: the caller gets replies to the io requests
+    /// already sent (this many).
+    Cancelled(u32),
     /// The reply is (or is about to be) in the caller's mailbox.
     AlreadySent,
 }
@@ -613,6 +617,7 @@ impl JobState {
             status: AtomicU8::new(QUEUED),
             id: next_id(),
             ctx,
+            io_sent: Mutex::new(0),
         })
     }
 
@@ -632,16 +637,36 @@ impl JobState {
         if self.transition(QUEUED, CANCELLED) {
             return Cancel::Dequeued;
         }
+        // Under the io lock: output is sent before the cancel (and counted)
+        // or dropped after it (see `send_to_caller`).
+        let io_sent = self.io_sent.lock();
         if self.transition(RUNNING, CANCELLED) {
+            let sent = *io_sent;
+            drop(io_sent);
             self.ctx.runner.interrupt(self.id);
             // A runner waiting for a callback's answer re-checks.
             self.ctx.runner.deliver(Msg::Wake);
-            return Cancel::Cancelled;
+            return Cancel::Cancelled(sent);
         }
-        match self.status.load(Ordering::Acquire) {
+        match self.status.load(Ordering::SeqCst) {
             DONE => Cancel::AlreadySent,
-            _ => Cancel::Cancelled,
+            _ => Cancel::Cancelled(*io_sent),
         }
+    }
+
+    /// Runs `send` (a message to the job's caller) unless the job was
+    /// cancelled: a cancel and a send are ordered by the lock, so a caller
+    /// that has cancelled gets nothing more. An `io_request` that `send`
+    /// sent (it returned true) is counted: the caller waits for its reply.
+    pub fn send_to_caller(&self, io_request: bool, send: impl FnOnce() -> bool) -> bool {
+        let mut io_sent = self.io_sent.lock();
+        if self.is_cancelled() || !send() {
+            return false;
+        }
+        if io_request {
+            *io_sent += 1;
+        }
+        true
     }
 }
 

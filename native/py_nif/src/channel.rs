@@ -212,15 +212,11 @@ struct Notifier {
 impl Notifier {
     fn new() -> Option<Notifier> {
         let mut fds = [0i32; 2];
-        // SAFETY: plain POSIX calls on descriptors this struct owns.
-        unsafe {
-            if libc::pipe(fds.as_mut_ptr()) != 0 {
-                return None;
-            }
-            for fd in fds {
-                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
+        // Close-on-exec from the start: a fork+exec on another thread
+        // cannot inherit the descriptors.
+        // SAFETY: pipe2 writes two descriptors into the live array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return None;
         }
         Some(Notifier {
             read: fds[0],

@@ -266,6 +266,73 @@ defmodule Py.BufferTest do
     assert eval("buf.read()", buf) == {:ok, "9012x"}
   end
 
+  # Writes `data` in `size`-byte pieces. A bounded buffer refuses a piece
+  # until Python has read enough: retried (with a short back-off) until a
+  # bounded deadline, so a reader that never makes room fails the test.
+  defp write_in_pieces(buf, data, size) do
+    deadline = System.monotonic_time(:millisecond) + 10_000
+
+    for <<piece::binary-size(size) <- data>> do
+      :ok = write_when_room(buf, piece, deadline)
+    end
+
+    :ok
+  end
+
+  defp write_when_room(buf, piece, deadline) do
+    case Py.Buffer.write(buf, piece) do
+      {:error, :full} ->
+        if System.monotonic_time(:millisecond) > deadline,
+          do: flunk("the reader never made room in the buffer")
+
+        Process.sleep(1)
+        write_when_room(buf, piece, deadline)
+
+      other ->
+        other
+    end
+  end
+
+  test "reads larger than max_size get all their bytes (read(n), readline, read())" do
+    buf = Py.Buffer.new(max_size: 8)
+    first = String.duplicate("abcdefghij", 6)
+    line = String.duplicate("L", 29) <> "\n"
+    rest = String.duplicate("r", 25)
+    task = Task.async(fn -> eval("(buf.read(60), buf.readline(), buf.read())", buf) end)
+    :ok = write_in_pieces(buf, first <> line <> rest, 5)
+    :ok = Py.Buffer.close(buf)
+    assert Task.await(task) == {:ok, {first, line, rest}}
+  end
+
+  test "hashlib.file_digest over a buffer whose max_size is smaller than its reads" do
+    chunks = for _ <- 1..64, do: :crypto.strong_rand_bytes(16_384)
+    buf = Py.Buffer.new(max_size: 65_536)
+
+    task =
+      Task.async(fn ->
+        :ok = Py.exec(@digest)
+        Py.eval("digest(buf)", %{"buf" => buf})
+      end)
+
+    :ok = write_in_pieces(buf, IO.iodata_to_binary(chunks), 16_384)
+    :ok = Py.Buffer.close(buf)
+    assert Task.await(task) == {:ok, :crypto.hash(:sha256, chunks)}
+  end
+
+  test "a read larger than max_size that is cancelled leaves the bytes it held" do
+    buf = Py.Buffer.new(max_size: 8)
+    {:ok, ctx} = Py.Context.start()
+    task = Task.async(fn -> Py.Context.eval(ctx, "buf.read(100)", %{"buf" => buf}) end)
+    :ok = Py.Buffer.write(buf, "abcdefgh")
+    # Accepted only once the read has taken the first 8 bytes to make room.
+    deadline = System.monotonic_time(:millisecond) + 10_000
+    :ok = write_when_room(buf, "ijkl", deadline)
+    :ok = Py.Context.stop(ctx)
+    assert {:error, %Py.Error{kind: :closed}} = Task.await(task)
+    # Whenever the cancelled read puts its bytes back, they come first.
+    assert Py.eval("buf.read(12)", %{"buf" => buf}, timeout: 5_000) == {:ok, "abcdefghijkl"}
+  end
+
   test "after Elixir closes, writes fail; after Python closes, reads fail and writes too" do
     buf = closed_buffer_with(["a"])
     assert Py.Buffer.write(buf, "b") == {:error, :closed}

@@ -6,7 +6,7 @@ defmodule Py.ChannelTest do
   doctest Py.Channel
 
   @defs """
-  import erlang, asyncio
+  import erlang, asyncio, gc, os, select
 
   def collect(ch):
       return [m for m in ch]
@@ -52,6 +52,37 @@ defmodule Py.ChannelTest do
 
   async def async_collect(ch):
       return [m async for m in ch]
+
+  async def receive_while_blocked(ch, r, pid):
+      # The loop's thread is held in a wait for the OS pipe `r` (which no
+      # cancel ends) while a coroutine awaits the channel; the cancel's
+      # Interrupted is swallowed here.
+      async def blocker():
+          erlang.send(pid, "blocked")
+          while True:
+              try:
+                  select.select([r], [], [])
+                  for _ in range(1000):  # lets a pending interrupt land
+                      pass
+                  return
+              except erlang.Interrupted:
+                  pass
+      return await asyncio.gather(ch.async_receive(), blocker())
+
+  async def start_receive(ch):
+      global pending
+      pending = asyncio.get_running_loop().create_task(ch.async_receive())
+      await asyncio.sleep(0)  # the task starts waiting
+
+  async def finish_receive():
+      global pending
+      message = await pending
+      del pending
+      return message
+
+  def open_fds():
+      gc.collect()
+      return len(os.listdir("/proc/self/fd"))
   """
 
   # Runs `expr` in a new process (its own pool binding) after the helper
@@ -244,6 +275,51 @@ defmodule Py.ChannelTest do
     :ok = Py.Channel.send(ch, "after")
     :ok = Py.Channel.close(ch)
     assert Py.Context.eval(ctx, "async_collect(ch)", %{"ch" => ch}) == {:ok, ["after"]}
+  end
+
+  test "a cancelled asyncio wait ends even when another reader empties the channel's pipe" do
+    # The cancel wakes the loop by setting the channel's pipe; here another
+    # reader's empty poll clears it before the loop (held up meanwhile)
+    # looks at it.
+    {:ok, ctx} = Py.Context.start_link(interpreter: :main)
+    :ok = Py.Context.exec(ctx, @defs)
+    ch = Py.Channel.new()
+    {:ok, [r, w]} = Py.Context.eval(ctx, "list(os.pipe())")
+    me = self()
+    bindings = %{"ch" => ch, "r" => r, "w" => w, "pid" => me}
+
+    task =
+      Task.async(fn ->
+        Py.Context.eval(ctx, "receive_while_blocked(ch, r, pid)", bindings, timeout: 1_000)
+      end)
+
+    assert_receive "blocked", 5_000
+    assert {:error, %Py.Error{kind: :timeout}} = Task.await(task)
+    # Another reader finds the channel empty, then the loop goes on.
+    assert {:ok, 1} = Py.eval("(ch.try_receive(), __import__('os').write(w, b'x'))[1]", bindings)
+    # The cancelled wait ended: the context answers.
+    assert Py.Context.eval(ctx, "1 + 1", %{}, timeout: 5_000) == {:ok, 2}
+    :ok = Py.Channel.send(ch, "next")
+    assert Py.Context.eval(ctx, "ch.receive(5)", bindings) == {:ok, "next"}
+    {:ok, _} = Py.Context.eval(ctx, "(os.close(r), os.close(w))", bindings)
+  end
+
+  test "an asyncio wait that spans two calls releases the channel when it ends" do
+    {:ok, ctx} = Py.Context.start_link()
+    :ok = Py.Context.exec(ctx, @defs)
+    {:ok, before} = Py.Context.eval(ctx, "open_fds()")
+    for i <- 1..50, do: receive_across_two_calls(ctx, i)
+    :erlang.garbage_collect()
+    {:ok, after_rounds} = Py.Context.eval(ctx, "open_fds()")
+    # Each channel's pipe is two descriptors: kept watches would hold 100.
+    assert after_rounds - before < 50
+  end
+
+  defp receive_across_two_calls(ctx, i) do
+    ch = Py.Channel.new()
+    {:ok, nil} = Py.Context.eval(ctx, "start_receive(ch)", %{"ch" => ch})
+    :ok = Py.Channel.send(ch, i)
+    {:ok, ^i} = Py.Context.eval(ctx, "finish_receive()")
   end
 
   test "the owner's exit closes the channel: Python's loop ends with what was sent" do

@@ -27,7 +27,10 @@ defmodule Py.Buffer do
 
   `new(max_size: bytes)` makes `write/2` return `{:error, :full}` while at
   least that many bytes wait unread (one write may pass the limit). It
-  never blocks the caller.
+  never blocks the caller. It bounds what waits in the buffer, not the size
+  of one read: a Python read larger than `max_size` (`read()`,
+  `hashlib.file_digest`) takes what is there, so writes go on, and returns
+  when it has all its bytes.
 
   ## Closing
 

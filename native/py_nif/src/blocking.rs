@@ -81,19 +81,18 @@ pub fn wake_job(job: u64) {
     }
 }
 
-/// Registers (`on`) or unregisters an asyncio wait of the running job on
-/// `shared`, so that a cancel wakes it (through `OnWake`). No-op outside
-/// a job.
-pub fn watch<S: OnWake + Send + 'static>(shared: &Arc<Shared<S>>, on: bool) {
-    let Some(job) = io::with_frame(|frame| frame.state.id) else {
-        return;
-    };
-    let waiter = shared.clone() as Arc<dyn Wake>;
-    if on {
-        register(job, waiter);
-    } else {
-        unregister(job, &waiter);
-    }
+/// Registers an asyncio wait of the running job on `shared`, so that a
+/// cancel wakes it (through `OnWake`). Returns the job id to pass to
+/// `unwatch` (the wait may end in a later job), or None outside a job.
+pub fn watch<S: OnWake + Send + 'static>(shared: &Arc<Shared<S>>) -> Option<u64> {
+    let job = io::with_frame(|frame| frame.state.id)?;
+    register(job, shared.clone());
+    Some(job)
+}
+
+/// Ends a `watch` registered under `job`.
+pub fn unwatch<S: OnWake + Send + 'static>(shared: &Arc<Shared<S>>, job: u64) {
+    unregister(job, &(shared.clone() as Arc<dyn Wake>));
 }
 
 /// Why a wait ended without a value.

@@ -265,6 +265,9 @@ class ChannelClosed(Exception):
 
 
 _channel_waiters = {}
+# Seconds between re-polls of an asyncio channel wait (a safety net, like
+# the 500 ms re-check of blocking waits in blocking.rs).
+_CHANNEL_RECHECK = 0.5
 
 
 def _wake_channel_waiters(key):
@@ -318,11 +321,15 @@ class Channel:
             if not waiters:
                 loop.add_reader(fd, _wake_channel_waiters, key)
             waiters.append(future)
-            _chan_watch(self._c, True)
+            token = _chan_watch(self._c, True)
             try:
-                await future
+                # A cancel wakes the loop through the pipe, but another
+                # reader of the channel can empty the pipe first: re-poll
+                # now and then (the poll raises Interrupted once the call
+                # is cancelled).
+                await asyncio.wait((future,), timeout=_CHANNEL_RECHECK)
             finally:
-                _chan_watch(self._c, False)
+                _chan_watch(self._c, False, token)
                 waiters.remove(future)
                 if not waiters:
                     del _channel_waiters[key]

@@ -51,7 +51,7 @@ impl Chunk {
     }
 }
 
-/// A part of a chunk taken by a read.
+/// A part of a chunk: what is left of it in the queue, or what a read took.
 struct Piece {
     chunk: Arc<Chunk>,
     start: usize,
@@ -65,9 +65,8 @@ impl Piece {
 }
 
 pub struct BufferState {
-    chunks: VecDeque<Arc<Chunk>>,
-    /// Read position in the front chunk.
-    offset: usize,
+    /// The unread bytes, in order.
+    chunks: VecDeque<Piece>,
     /// Bytes written and not yet read.
     buffered: usize,
     /// That many bytes from the read position hold no newline (so a
@@ -94,7 +93,6 @@ pub enum WriteError {
 pub fn new(max_size: usize) -> Arc<Buffer> {
     Arc::new(Shared::new(BufferState {
         chunks: VecDeque::new(),
-        offset: 0,
         buffered: 0,
         scanned: 0,
         eof: false,
@@ -134,11 +132,15 @@ pub fn write(buffer: &Buffer, data: Term) -> Result<(), WriteError> {
     if state.eof || state.reader_closed {
         return Err(WriteError::Closed);
     }
-    state.chunks.push_back(Arc::new(Chunk {
-        _env: env,
-        ptr,
-        len,
-    }));
+    state.chunks.push_back(Piece {
+        chunk: Arc::new(Chunk {
+            _env: env,
+            ptr,
+            len,
+        }),
+        start: 0,
+        end: len,
+    });
     state.buffered += len;
     drop(state);
     buffer.notify();
@@ -157,7 +159,6 @@ fn close_reader(buffer: &Buffer) {
     state.reader_closed = true;
     state.chunks.clear();
     state.buffered = 0;
-    state.offset = 0;
     state.scanned = 0;
     drop(state);
     buffer.notify();
@@ -168,26 +169,38 @@ fn take(state: &mut BufferState, mut n: usize) -> Vec<Piece> {
     state.scanned = state.scanned.saturating_sub(n);
     let mut pieces = Vec::new();
     while n > 0 {
-        let Some(front) = state.chunks.front() else {
+        let Some(front) = state.chunks.front_mut() else {
             break;
         };
-        let start = state.offset;
-        let end = front.len.min(start + n);
-        pieces.push(Piece {
-            chunk: front.clone(),
-            start,
-            end,
-        });
-        n -= end - start;
-        state.buffered -= end - start;
-        if end == front.len {
-            state.chunks.pop_front();
-            state.offset = 0;
+        let piece = if front.end - front.start > n {
+            // Part of the front piece; the rest stays queued.
+            let piece = Piece {
+                chunk: front.chunk.clone(),
+                start: front.start,
+                end: front.start + n,
+            };
+            front.start += n;
+            piece
         } else {
-            state.offset = end;
-        }
+            let Some(piece) = state.chunks.pop_front() else {
+                break;
+            };
+            piece
+        };
+        n -= piece.end - piece.start;
+        state.buffered -= piece.end - piece.start;
+        pieces.push(piece);
     }
     pieces
+}
+
+/// Returns the `pieces` a read took to the front, in order.
+fn put_back(state: &mut BufferState, pieces: Vec<Piece>) {
+    for piece in pieces.into_iter().rev() {
+        state.buffered += piece.end - piece.start;
+        state.chunks.push_front(piece);
+    }
+    state.scanned = 0;
 }
 
 /// How much a read takes once it may proceed.
@@ -226,13 +239,11 @@ fn ready(state: &mut BufferState, want: &Want) -> Option<usize> {
 fn line_length(state: &mut BufferState, limit: usize) -> Option<usize> {
     let start = state.scanned;
     let mut chunk_start = 0;
-    let mut offset = state.offset;
-    for chunk in &state.chunks {
+    for piece in &state.chunks {
         if chunk_start >= limit {
             break;
         }
-        let bytes = &chunk.bytes()[offset..];
-        offset = 0;
+        let bytes = piece.bytes();
         let chunk_end = chunk_start + bytes.len();
         if chunk_end > start {
             let from = start.saturating_sub(chunk_start);
@@ -254,22 +265,63 @@ enum Taken {
     ReaderClosed,
 }
 
+impl Want {
+    /// What is still wanted after `n` bytes were taken.
+    fn after(&self, n: usize) -> Want {
+        match *self {
+            Want::Exactly(m) => Want::Exactly(m.saturating_sub(n)),
+            Want::Line(limit) => Want::Line(limit.saturating_sub(n)),
+            Want::All => Want::All,
+            Want::Some(m) => Want::Some(m),
+            Want::Chunk(m) => Want::Chunk(m),
+        }
+    }
+}
+
 /// Waits until `want` can be met, then takes it.
-fn read_pieces(py: Python<'_>, buffer: &Arc<Buffer>, want: Want) -> PyResult<Vec<Piece>> {
+///
+/// A read larger than `max_size` could wait forever: the writer is refused
+/// once `max_size` bytes wait. So a read that must wait while the buffer is
+/// full takes what is there (freeing the space) and waits for the rest. If
+/// the call is cancelled meanwhile, those bytes go back to the front.
+fn read_pieces(py: Python<'_>, buffer: &Arc<Buffer>, mut want: Want) -> PyResult<Vec<Piece>> {
+    let mut held = Vec::new();
     let taken = blocking::wait(buffer, None, |state| {
         if state.reader_closed {
             return Some(Taken::ReaderClosed);
         }
-        ready(state, &want).map(|n| Taken::Pieces(take(state, n)))
+        if let Some(n) = ready(state, &want) {
+            return Some(Taken::Pieces(take(state, n)));
+        }
+        if state.max_size > 0 && state.buffered >= state.max_size {
+            // Not ready, so `want` is more than what is buffered.
+            let n = state.buffered;
+            held.extend(take(state, n));
+            want = want.after(n);
+        }
+        None
     });
     match taken {
-        Ok(Taken::Pieces(pieces)) => Ok(pieces),
+        Ok(Taken::Pieces(pieces)) => {
+            held.extend(pieces);
+            Ok(held)
+        }
         Ok(Taken::ReaderClosed) => Err(closed_reader_error()),
-        Err(Stop::Interrupted) | Err(Stop::TimedOut) => Err(builtins::erlang_error(
-            py,
-            "Interrupted",
-            "the call was cancelled while it waited on a buffer".into(),
-        )),
+        Err(Stop::Interrupted) | Err(Stop::TimedOut) => {
+            if !held.is_empty() {
+                let mut state = buffer.state.lock();
+                if !state.reader_closed {
+                    put_back(&mut state, held);
+                }
+                drop(state);
+                buffer.notify();
+            }
+            Err(builtins::erlang_error(
+                py,
+                "Interrupted",
+                "the call was cancelled while it waited on a buffer".into(),
+            ))
+        }
     }
 }
 
@@ -539,7 +591,7 @@ fn front_remaining(state: &BufferState) -> usize {
     state
         .chunks
         .front()
-        .map_or(0, |front| front.len - state.offset)
+        .map_or(0, |front| front.end - front.start)
 }
 
 builtin!(

@@ -14,8 +14,10 @@
 //! - `_chan_fd(c)`: a file descriptor that is readable while the channel
 //!   has messages or is closed, for `loop.add_reader` (made on first use,
 //!   so synchronous receivers never pay for it)
-//! - `_chan_watch(c, on)`: while an asyncio wait is on, a cancel of the
-//!   running job sets the pipe, so the loop wakes and the wait ends
+//! - `_chan_watch(c, True)`: while an asyncio wait is on, a cancel of the
+//!   running job sets the pipe, so the loop wakes and the wait ends; returns
+//!   the token (the job id, or None outside a job) that
+//!   `_chan_watch(c, False, token)` takes to end exactly that watch
 //! - `_chan_close(c)`, `_chan_info(c)`: `(queued, closed)`
 //!
 //! The Elixir resource monitors its owner: when the owner exits, or the
@@ -212,15 +214,11 @@ struct Notifier {
 impl Notifier {
     fn new() -> Option<Notifier> {
         let mut fds = [0i32; 2];
-        // SAFETY: plain POSIX calls on descriptors this struct owns.
-        unsafe {
-            if libc::pipe(fds.as_mut_ptr()) != 0 {
-                return None;
-            }
-            for fd in fds {
-                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
+        // Close-on-exec from the start: a fork+exec on another thread
+        // cannot inherit the descriptors.
+        // SAFETY: pipe2 writes two descriptors into the live array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return None;
         }
         Some(Notifier {
             read: fds[0],
@@ -338,10 +336,19 @@ builtin!(FD_DEF, c"_chan_fd", c"_chan_fd(c): internal", |py, args| {
 builtin!(
     WATCH_DEF,
     c"_chan_watch",
-    c"_chan_watch(c, on): internal",
+    c"_chan_watch(c, True) -> token; _chan_watch(c, False, token): internal",
     |py, args| {
         let channel = channel_arg(args)?;
-        blocking::watch(&channel, args.get_item(1)?.is_truthy()?);
+        if args.get_item(1)?.is_truthy()? {
+            let token = blocking::watch(&channel);
+            return Ok(token.into_pyobject(py)?.into_any().unbind());
+        }
+        // The job the watch was registered under, which need not be the
+        // running one (a task can resume in a later call).
+        let token: Option<u64> = args.get_item(2)?.extract()?;
+        if let Some(job) = token {
+            blocking::unwatch(&channel, job);
+        }
         Ok(py.None())
     }
 );

@@ -196,9 +196,10 @@ defmodule Py do
     kwargs = Keyword.get(opts, :kwargs, [])
 
     # The call and the iterator over its result run on one context: resolve
-    # a route once, here, rather than per request.
+    # a route once, here, rather than per request. (A stream of an object's
+    # method runs on the object's owner, as every request on it.)
     opts =
-      if Keyword.has_key?(opts, :context) do
+      if Keyword.has_key?(opts, :context) or is_struct(module, Py.Object) do
         opts
       else
         Keyword.put_new_lazy(opts, :pool, fn ->
@@ -551,6 +552,8 @@ defmodule Py do
         {:next_chunk, %Py.Object{} = object, _chunk_size} -> object
         {:close, %Py.Object{} = object} -> object
         {:repr, %Py.Object{} = object} -> object
+        # A stream's iterator over the iterable it got from the owner.
+        {:call, :erlang, :_iterator, [%Py.Object{} = object], _kwargs, _ret} -> object
         _ -> nil
       end
 

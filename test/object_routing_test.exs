@@ -34,6 +34,7 @@ defmodule Py.ObjectRoutingTest do
     assert Py.getattr(box, :items) == {:ok, [3, 1, 2]}
     assert {:ok, "<__main__.Box object at" <> _} = Py.repr(box)
     assert Py.call(box, :biggest, []) == {:ok, 3}
+    assert Py.stream(box, :__getattribute__, ["items"]) |> Enum.to_list() == [3, 1, 2]
     # The binding still serves requests that are not on an object.
     assert Py.eval("1 + 1") == {:ok, 2}
   end

@@ -23,7 +23,9 @@ defmodule Py.BadInputTest do
           fn -> Py.exec("x = 1", %{timeout: 100}) end,
           fn -> Py.Memory.stats(%{timeout: 100}) end,
           fn -> Py.install(["six"], %{progress: false}) end,
-          fn -> Py.stream(:builtins, :range, [3], %{chunk_size: 1}) end
+          fn -> Py.stream(:builtins, :range, [3], %{chunk_size: 1}) end,
+          fn -> Py.stream_eval("range(3)", %{}, %{chunk_size: 1}) end,
+          fn -> Py.getattr(:math, :pi, %{return: :object}) end
         ] do
       assert_raise ArgumentError, ~r/options must be a keyword list.*%\{/, fun
     end

@@ -22,7 +22,11 @@ defmodule Py do
 
   works within one process, while another process never sees its `x`. The
   namespace is dropped when the process exits. `bind/1` binds a process to a
-  chosen context instead, and `unbind/0` drops the binding.
+  chosen context instead, and `unbind/0` drops the bindings.
+
+  A request on a `%Py.Object{}` (a method call, an attribute, a stream's
+  next items) runs, in the parallel pool, on the interpreter the object
+  lives in, whatever the process is bound to.
 
   With `context: ctx` a call runs on that `Py.Context`, in its own globals.
 
@@ -64,11 +68,12 @@ defmodule Py do
   itself is called.
 
       {:ok, 2.0} = Py.call(:math, :sqrt, [4])
-      {:ok, "a-b"} = Py.call("str", :join, ["-", ["a", "b"]])
+      {:ok, "a/b"} = Py.call("os.path", :join, ["a", "b"])
       {:ok, ~s({"a": 1})} = Py.call(:json, :dumps, [%{"a" => 1}], kwargs: [sort_keys: true])
   """
   @spec call(name | Py.Object.t(), name | nil, list, keyword) :: result(term)
   def call(module, function, args \\ [], opts \\ []) do
+    opts = Py.Options.keyword!(opts)
     run({:call, module, function, args, Keyword.get(opts, :kwargs, []), ret(opts)}, opts)
   end
 
@@ -87,7 +92,7 @@ defmodule Py do
   """
   @spec eval(String.t(), map | keyword, keyword) :: result(term)
   def eval(code, bindings \\ %{}, opts \\ []) do
-    run({:eval, code, bindings, ret(opts)}, opts)
+    run({:eval, Py.Options.code!(code, "Py.eval/3"), bindings, ret(opts)}, opts)
   end
 
   @doc "Like `eval/3` but returns the value or raises `Py.Error`."
@@ -100,7 +105,7 @@ defmodule Py do
   """
   @spec exec(String.t(), keyword) :: :ok | {:error, Error.t()}
   def exec(code, opts \\ []) do
-    case run({:exec, code}, opts) do
+    case run({:exec, Py.Options.code!(code, "Py.exec/2")}, opts) do
       {:ok, nil} -> :ok
       {:error, _} = error -> error
     end
@@ -174,18 +179,38 @@ defmodule Py do
   generator it returns, lazily, fetching them `:chunk_size` at a time
   (default 100).
 
-      Py.exec("def count(n):\n    yield from range(n)")
       Py.stream(:builtins, :range, [5]) |> Enum.to_list()   #=> [0, 1, 2, 3, 4]
+      Py.exec("def count(n):\\n    yield from range(n)")
+      Py.stream_eval("count(3)") |> Enum.to_list()          #=> [0, 1, 2]
 
   Stopping early (`Enum.take/2`) closes a generator (its `finally` runs).
-  The stream runs on the context the enumerating process is bound to (or
-  `:context` / `:pool`); enumerate it in the process that made it when it
-  runs in the parallel pool. Takes the options of `call/4`; a failure
+  The stream runs on the context the enumerating process is bound to in
+  the pool a `Py.Router` route names for `module.function` (or on
+  `:context` / `:pool`): the call and the iteration over its result run on
+  one context. Takes the options of `call/4`, `:kwargs` included; a failure
   raises `Py.Error` while enumerating. See `docs/streaming-and-async.md`.
   """
   @spec stream(name | Py.Object.t(), name | nil, list, keyword) :: Enumerable.t()
   def stream(module, function, args \\ [], opts \\ []) do
-    Py.Stream.new(fn run_opts -> call!(module, function, args, run_opts) end, opts)
+    opts = Py.Options.keyword!(opts)
+    kwargs = Keyword.get(opts, :kwargs, [])
+
+    # The call and the iterator over its result run on one context: resolve
+    # a route once, here, rather than per request. (A stream of an object's
+    # method runs on the object's owner, as every request on it.)
+    opts =
+      if Keyword.has_key?(opts, :context) or is_struct(module, Py.Object) do
+        opts
+      else
+        Keyword.put_new_lazy(opts, :pool, fn ->
+          Py.Router.pool_for({:call, module, function, args, kwargs, :object})
+        end)
+      end
+
+    Py.Stream.new(
+      fn run_opts -> call!(module, function, args, [{:kwargs, kwargs} | run_opts]) end,
+      opts
+    )
   end
 
   @doc """
@@ -196,6 +221,7 @@ defmodule Py do
   """
   @spec stream_eval(String.t(), map | keyword, keyword) :: Enumerable.t()
   def stream_eval(code, bindings \\ %{}, opts \\ []) do
+    Py.Options.code!(code, "Py.stream_eval/3")
     Py.Stream.new(fn run_opts -> eval!(code, bindings, run_opts) end, opts)
   end
 
@@ -221,9 +247,13 @@ defmodule Py do
   end
 
   @doc """
-  Waits for a `async_call/4` task: `{:ok, value}` or `{:error, %Py.Error{}}`
-  (a `:timeout` error after `timeout` ms, default 30 000 or
-  `config :py, timeout:`; the call goes on in the background).
+  Waits for a `async_call/4` task: `{:ok, value}` or `{:error, %Py.Error{}}`.
+
+  After `timeout` ms (default 30 000 or `config :py, timeout:`) it returns a
+  `:timeout` error and gives the task up: the call goes on in the
+  background, under its own `:timeout` option, and its result is dropped.
+  Nothing of it is left in the caller's mailbox and the task is no longer
+  linked to the caller. A task can be awaited once.
   """
   @spec await(Task.t(), timeout) :: result(term)
   def await(%Task{} = task, timeout \\ nil) do
@@ -237,7 +267,20 @@ defmodule Py do
         {:error, %Error{kind: :internal, message: "the call exited: #{inspect(reason)}"}}
 
       nil ->
-        {:error, Error.timeout(timeout)}
+        # Let the task go on alone: its late reply and exit are dropped (the
+        # monitor is an alias, deactivated here), and its exit no longer
+        # takes the caller down.
+        Process.demonitor(task.ref, [:flush])
+        Process.unlink(task.pid)
+
+        {:error,
+         %Error{
+           kind: :timeout,
+           message:
+             "the async call did not finish within #{timeout} ms; it goes on in the " <>
+               "background, under its own :timeout, and its result is dropped " <>
+               "(pass a larger timeout to Py.await/2 to wait for it)"
+         }}
     end
   end
 
@@ -294,15 +337,36 @@ defmodule Py do
 
   @doc "Removes a function registered with `register_function/2`."
   @spec unregister_function(name) :: :ok
-  def unregister_function(name), do: Py.Callbacks.unregister(name)
+  def unregister_function(name) when is_atom(name) or is_binary(name),
+    do: Py.Callbacks.unregister(name)
+
+  def unregister_function(name) do
+    raise ArgumentError,
+          "Py.unregister_function/1 takes the name (an atom or string) a function was " <>
+            "registered under, got: #{inspect(name)}"
+  end
 
   @doc """
   Binds the calling process to a context.
 
   With no argument (or `nil`), binds to a pool context with a fresh,
   private namespace (what the first call does implicitly). With a
-  `Py.Context`, later calls from this process without a `:context` option
-  run on that context, in its globals.
+  `Py.Context` (pid or name), later calls from this process without a
+  `:context` option run on that context, in its globals.
+
+  A binding by name follows the context across restarts: when the named
+  context has stopped and its supervisor has started it again under the
+  same name, the next call runs on the new one (with fresh globals). A
+  binding by pid ends with that process (calls return `:closed` errors).
+
+  The binding replaces the default pool only: a `:pool` option or a
+  `Py.Router` route still sends a call to that pool, and in the parallel
+  pool a request on a `%Py.Object{}` runs on the object's own interpreter
+  (see `Py.Object`).
+
+      {:ok, _} = Py.Context.start_link(name: MyApp.Python)
+      :ok = Py.bind(MyApp.Python)
+      :ok = Py.exec("shared = 1")   # in MyApp.Python's globals
   """
   @spec bind(Context.t() | nil) :: :ok | {:error, Error.t()}
   def bind(context \\ nil)
@@ -314,19 +378,25 @@ defmodule Py do
   end
 
   def bind(context) do
-    with {:ok, handle} <- Context.handle(context) do
-      Process.put(@binding, {handle, nil, :explicit})
+    with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
+      # A name is kept, so that the binding follows a restart of the context.
+      kind = if is_pid(context), do: :explicit, else: {:explicit, context}
+      Process.put(@binding, {handle, nil, kind})
       :ok
     end
   end
 
   @doc """
-  Drops the calling process's binding (and its pool namespace). The next
-  call binds again.
+  Drops the calling process's bindings: the one of `bind/1` or of the
+  default pool, and those of named pools (with their namespaces). The next
+  call binds again, with a fresh namespace.
   """
   @spec unbind() :: :ok
   def unbind do
-    Process.delete(@binding)
+    for {key, _} <- Process.get(), key == @binding or match?({@binding, _}, key) do
+      Process.delete(key)
+    end
+
     :ok
   end
 
@@ -412,7 +482,7 @@ defmodule Py do
   # ------------------------------------------------------------ internals
 
   defp ret(opts) do
-    case Keyword.get(opts, :return, :auto) do
+    case Keyword.get(Py.Options.keyword!(opts), :return, :auto) do
       :auto ->
         :auto
 
@@ -431,6 +501,8 @@ defmodule Py do
   def run_request(request, opts), do: run(request, opts)
 
   defp run(request, opts) do
+    opts = Py.Options.keyword!(opts)
+
     timeout =
       case Keyword.get(opts, :timeout) do
         nil ->
@@ -449,27 +521,69 @@ defmodule Py do
 
     case Keyword.fetch(opts, :context) do
       {:ok, context} ->
-        with {:ok, handle} <- Context.handle(context) do
+        with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
           handle |> Context.run(nil, request, timeout) |> closed_if_not_queued()
         end
 
       :error ->
-        pool = Keyword.get_lazy(opts, :pool, fn -> Py.Router.pool_for(request) end)
-        run_bound(request, pool, timeout, true)
+        case Keyword.fetch(opts, :pool) do
+          {:ok, pool} ->
+            run_bound(request, pool, timeout, true)
+
+          :error ->
+            case owned_receiver(request) do
+              %Py.Object{} = object -> Py.Object.Owner.run(object, request, timeout)
+              nil -> run_bound(request, Py.Router.pool_for(request), timeout, true)
+            end
+        end
     end
+  end
+
+  # In the parallel pool an object is usable only in the interpreter that
+  # made it, which the caller's binding (or a route) need not be: a request
+  # on an object runs on the object's owner. In the other modes every
+  # context shares one interpreter and the request runs where the caller is
+  # bound, as any other.
+  defp owned_receiver(request) do
+    object =
+      case request do
+        {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
+        {:getattr, %Py.Object{} = object, _name, _ret} -> object
+        {:next_chunk, %Py.Object{} = object, _chunk_size} -> object
+        {:close, %Py.Object{} = object} -> object
+        {:repr, %Py.Object{} = object} -> object
+        # A stream's iterator over the iterable it got from the owner.
+        {:call, :erlang, :_iterator, [%Py.Object{} = object], _kwargs, _ret} -> object
+        _ -> nil
+      end
+
+    if object && Py.Native.mode() == :parallel, do: object
   end
 
   defp run_bound(request, pool, timeout, retry?) do
     case current_binding(pool) do
       {:ok, {handle, namespace, kind}} ->
-        case Context.run(handle, namespace, request, timeout) do
-          {:error, :not_queued} when kind == :pool and retry? ->
+        case {Context.run(handle, namespace, request, timeout), kind} do
+          {{:error, :not_queued}, :pool} when retry? ->
             # The bound pool context had stopped (or its slot was re-made);
             # the request never ran: rebind (Pool.pick renews it) and retry.
             Process.delete(binding_key(pool))
             run_bound(request, pool, timeout, false)
 
-          result ->
+          {{:error, :not_queued}, {:explicit, name}} when retry? ->
+            # Bound by name (`bind/1`) to a context that has stopped; the
+            # request never ran. Its supervisor may have restarted it under
+            # the same name: bind to that one and retry.
+            case Context.handle(name) do
+              {:ok, handle} ->
+                Process.put(binding_key(pool), {handle, nil, kind})
+                run_bound(request, pool, timeout, false)
+
+              {:error, _} = error ->
+                error
+            end
+
+          {result, _kind} ->
             closed_if_not_queued(result)
         end
 

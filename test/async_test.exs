@@ -72,4 +72,35 @@ defmodule Py.AsyncTest do
     assert Py.stream_eval("ticks(5)", %{}, chunk_size: 2) |> Enum.to_list() == [0, 1, 2, 3, 4]
     assert Py.stream_eval("ticks(1000)") |> Enum.take(3) == [0, 1, 2]
   end
+
+  test "an await that times out lets the call go on and leaves nothing behind" do
+    test = self()
+    name = "async_test_gate_#{System.unique_integer([:positive])}"
+
+    Py.register_function(name, fn ->
+      send(test, {:gate, self()})
+
+      receive do
+        :open -> "done"
+      end
+    end)
+
+    on_exit(fn -> Py.unregister_function(name) end)
+
+    task = Py.async_call(:erlang, :call, [name])
+    assert_receive {:gate, gate}, 5_000
+
+    assert {:error, %Py.Error{kind: :timeout, message: message}} = Py.await(task, 0)
+    assert message =~ "goes on in the background"
+    {:links, links} = Process.info(self(), :links)
+    refute task.pid in links
+
+    # The call finishes after the await gave up: its reply and exit are
+    # dropped (a task's reply is sent before it exits).
+    watch = Process.monitor(task.pid)
+    send(gate, :open)
+    assert_receive {:DOWN, ^watch, :process, _, :normal}, 5_000
+    refute_received {_, {:ok, "done"}}
+    refute_received {:DOWN, _, :process, _, _}
+  end
 end

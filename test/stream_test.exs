@@ -80,4 +80,9 @@ defmodule Py.StreamTest do
   test "streaming 1,000,000 integers through Stream.run completes" do
     assert Py.stream(:builtins, :range, [1_000_000], chunk_size: 1000) |> Stream.run() == :ok
   end
+
+  test ":kwargs reach the call that makes the iterable" do
+    assert Py.stream(:builtins, :sorted, [[3, 1, 2]], kwargs: [reverse: true])
+           |> Enum.to_list() == [3, 2, 1]
+  end
 end

@@ -6,7 +6,22 @@ defmodule Py.Config do
   @timeout_key {__MODULE__, :timeout}
 
   def load do
-    :persistent_term.put(@timeout_key, Application.get_env(:py, :timeout, 30_000))
+    :persistent_term.put(@timeout_key, timeout())
+  end
+
+  defp timeout do
+    case Application.get_env(:py, :timeout, 30_000) do
+      ms when is_integer(ms) and ms >= 0 ->
+        ms
+
+      :infinity ->
+        :infinity
+
+      other ->
+        raise ArgumentError,
+              "config :py, timeout: must be a non-negative integer (milliseconds) or " <>
+                ":infinity, got: #{inspect(other)}"
+    end
   end
 
   def default_timeout, do: :persistent_term.get(@timeout_key, 30_000)

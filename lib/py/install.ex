@@ -88,6 +88,7 @@ defmodule Py.Install do
   end
 
   defp options!(opts) do
+    opts = Py.Options.keyword!(opts)
     known = [:cache_dir, :installer, :force, :progress, :activate]
 
     case Keyword.keys(opts) -- known do

@@ -18,6 +18,17 @@ defmodule Py.Object do
       {:ok, obj} = Py.eval("object()", %{}, return: :object)
       inspect(obj)
       #=> "#Py.Object<<object object at 0x7f...>>"
+
+  The repr runs on the thread that owns the object, with callbacks from
+  `__repr__` served. If it takes longer than 250 ms (the owner is busy with
+  a long call, or `__repr__` is slow) it is interrupted and `inspect/1`
+  shows the type only: `#Py.Object<collections.OrderedDict>`.
+
+  In the parallel pool an object is usable only in the interpreter that made
+  it. A call whose receiver is an object (`Py.call_method/4`,
+  `Py.getattr/3`, `Py.call/4` with the object in place of a module,
+  `Py.repr/2`) without a `:context` or `:pool` option therefore runs on the
+  object's owner, wherever the calling process is bound.
   """
 
   @enforce_keys [:ref, :type]
@@ -40,48 +51,45 @@ defmodule Py.Object do
   @spec await_live_count(non_neg_integer, non_neg_integer) :: boolean
   def await_live_count(limit, timeout \\ 5_000), do: Py.Native.await_live_objects(limit, timeout)
 
+  @inspect_timeout 250
+
   @doc false
-  def owner_repr(%Py.Object{ref: ref} = object, timeout \\ 5_000) do
-    tag = make_ref()
+  # The repr of `object`, run on its owner in a process of its own, so that
+  # nothing of it (late io replies, callback requests) is left in the
+  # caller's mailbox, whatever process inspects (a shell, Logger, a crash
+  # report). Callbacks from `__repr__` are served. A busy owner or a slow
+  # `__repr__` gives `{:error, %Py.Error{kind: :timeout}}` after `timeout`
+  # ms (the repr is interrupted).
+  @spec owner_repr(t, non_neg_integer) :: {:ok, String.t()} | {:error, Py.Error.t()}
+  def owner_repr(%Py.Object{} = object, timeout \\ @inspect_timeout) do
+    group_leader = Process.group_leader()
 
-    case Py.Native.submit_to_owner(ref, tag, Process.group_leader(), {:repr, object}) do
-      {:ok, job} ->
-        await_repr(tag, job, timeout)
+    {pid, mref} =
+      spawn_monitor(fn ->
+        Process.group_leader(self(), group_leader)
+        exit({:shutdown, {:repr, Py.Object.Owner.run(object, {:repr, object}, timeout)}})
+      end)
 
-      {:error, :closed} ->
-        {:error, Py.Error.closed()}
-    end
-  end
-
-  defp await_repr(tag, job, timeout) do
     receive do
-      {^tag, {:ok, repr}, _io} ->
-        {:ok, repr}
+      {:DOWN, ^mref, :process, ^pid, {:shutdown, {:repr, result}}} ->
+        result
 
-      {^tag, {:error, reason}, _io} ->
-        {:error, Py.Error.from_native(reason)}
-
-      # A log record or span from the __repr__.
-      {^tag, :py_event, kind, payload} ->
-        Py.EventSink.dispatch(kind, payload)
-        await_repr(tag, job, timeout)
+      {:DOWN, ^mref, :process, ^pid, reason} ->
+        {:error, %Py.Error{kind: :internal, message: "repr failed: #{inspect(reason)}"}}
     after
-      timeout ->
-        Py.Native.cancel(job)
-
-        receive do
-          {^tag, _, _} -> :ok
-        after
-          0 -> :ok
-        end
-
+      # The run ends itself at `timeout`; this only guards against an
+      # output device that never answers.
+      timeout + 1_000 ->
+        Process.demonitor(mref, [:flush])
+        Process.exit(pid, :kill)
         {:error, Py.Error.timeout(timeout)}
     end
   end
 
   defimpl Inspect do
     # Runs repr on the thread that owns the object (its interpreter),
-    # without binding the inspecting process.
+    # without binding the inspecting process; waits at most 250 ms (a busy
+    # owner shows the type only).
     def inspect(%Py.Object{type: type} = object, _opts) do
       case Py.Object.owner_repr(object) do
         {:ok, repr} -> "#Py.Object<" <> repr <> ">"

@@ -9,7 +9,7 @@ defmodule Py.Pool do
       children = [{Py.Pool, name: :io, size: 8}]
       Supervisor.start_link(children, strategy: :one_for_one)
 
-      Py.call(:urllib.request, :urlopen, [url], pool: :io)
+      Py.call("urllib.request", :urlopen, [url], pool: :io)
       Py.Router.route("requests", :io)   # every requests.* call goes to :io
 
   A process gets its own namespace in each pool it uses. In parallel builds

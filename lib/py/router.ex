@@ -23,8 +23,13 @@ defmodule Py.Router do
 
   @doc "Sends calls of `target` to `pool`."
   @spec route(target, atom) :: :ok
-  def route(target, pool) when is_atom(pool) do
+  def route(target, pool) when is_atom(pool) and pool != nil do
     :persistent_term.put(@key, Map.put(routes(), normalize(target), pool))
+  end
+
+  def route(_target, pool) do
+    raise ArgumentError,
+          "a route goes to a pool, named by an atom (for example :io), got: #{inspect(pool)}"
   end
 
   @doc "Removes the route of `target`."
@@ -65,6 +70,19 @@ defmodule Py.Router do
 
   def pool_for(_request), do: :default
 
-  defp normalize({module, function}), do: {to_string(module), to_string(function)}
-  defp normalize(module), do: to_string(module)
+  defp normalize({module, function} = target) do
+    if name?(module) and name?(function),
+      do: {to_string(module), to_string(function)},
+      else: bad_target!(target)
+  end
+
+  defp normalize(module), do: if(name?(module), do: to_string(module), else: bad_target!(module))
+
+  defp name?(name), do: is_binary(name) or (is_atom(name) and name not in [nil, true, false])
+
+  defp bad_target!(target) do
+    raise ArgumentError,
+          "a route target is a Python module name (\"requests\" or :requests) or a " <>
+            "{module, function} pair of names, got: #{inspect(target)}"
+  end
 end

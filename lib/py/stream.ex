@@ -6,6 +6,7 @@ defmodule Py.Stream do
   @run_options [:timeout, :context, :pool]
 
   def new(start, opts) do
+    opts = Py.Options.keyword!(opts)
     chunk_size = Keyword.get(opts, :chunk_size, 100)
 
     unless is_integer(chunk_size) and chunk_size > 0 do

@@ -114,9 +114,8 @@ pub fn wait<S: OnWake + Send + 'static, R>(
     deadline: Option<Instant>,
     mut ready: impl FnMut(&mut S) -> Option<R>,
 ) -> Result<R, Stop> {
-    if let Some(value) = ready(&mut shared.state.lock()) {
-        return Ok(value);
-    }
+    // A stopped job takes nothing: what arrives after its caller gave up is
+    // for the next reader.
     let job = io::with_frame(|frame| frame.state.clone());
     let stopped = || {
         job.as_ref()
@@ -124,6 +123,9 @@ pub fn wait<S: OnWake + Send + 'static, R>(
     };
     if stopped() {
         return Err(Stop::Interrupted);
+    }
+    if let Some(value) = ready(&mut shared.state.lock()) {
+        return Ok(value);
     }
     let waiter = shared.clone() as Arc<dyn Wake>;
     if let Some(job) = &job {
@@ -134,11 +136,11 @@ pub fn wait<S: OnWake + Send + 'static, R>(
     let tstate = unsafe { ffi::PyEval_SaveThread() };
     let result = loop {
         let mut state = shared.state.lock();
-        if let Some(value) = ready(&mut state) {
-            break Ok(value);
-        }
         if stopped() {
             break Err(Stop::Interrupted);
+        }
+        if let Some(value) = ready(&mut state) {
+            break Ok(value);
         }
         let until = match deadline {
             Some(deadline) if deadline <= Instant::now() => break Err(Stop::TimedOut),

@@ -16,6 +16,12 @@ defmodule Py.BadInputTest do
     end
   end
 
+  test "a bad :interpreter raises in the caller of start_link, before any process starts" do
+    assert_raise ArgumentError, ~r/:interpreter option must be :auto or :main, got: :foo/, fn ->
+      Py.Context.start_link(interpreter: :foo)
+    end
+  end
+
   test "options given as a map are named as such" do
     for fun <- [
           fn -> Py.call(:math, :sqrt, [4], %{timeout: 100}) end,

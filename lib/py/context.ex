@@ -47,7 +47,7 @@ defmodule Py.Context do
   """
   @spec start_link(keyword) :: GenServer.on_start()
   def start_link(opts \\ []) do
-    {gen_opts, opts} = Keyword.split(opts, [:name])
+    {gen_opts, opts} = split_options(opts)
     GenServer.start_link(__MODULE__, opts, gen_opts)
   end
 
@@ -57,8 +57,16 @@ defmodule Py.Context do
   """
   @spec start(keyword) :: GenServer.on_start()
   def start(opts \\ []) do
-    {gen_opts, opts} = Keyword.split(opts, [:name])
+    {gen_opts, opts} = split_options(opts)
     GenServer.start(__MODULE__, opts, gen_opts)
+  end
+
+  # Bad options raise here, in the caller, not in `init/1` (which would
+  # exit a linked caller with a less clear reason).
+  defp split_options(opts) do
+    {gen_opts, opts} = Keyword.split(opts, [:name])
+    _ = interpreter(opts)
+    {gen_opts, opts}
   end
 
   @doc false
@@ -71,8 +79,11 @@ defmodule Py.Context do
   end
 
   @doc """
-  Stops the context: callers still waiting get a `:closed` error and the
-  context's thread ends before this returns.
+  Stops the context: callers still waiting get a `:closed` error, the
+  running Python code is interrupted, and `stop` waits up to 5 s for the
+  context's thread to end (code blocked in C, for example a long
+  `time.sleep`, may outlive that wait; the thread then ends when it
+  returns to Python).
   """
   @spec stop(t, term, timeout) :: :ok
   def stop(context, reason \\ :normal, timeout \\ :infinity) do
@@ -137,13 +148,22 @@ defmodule Py.Context do
 
     case Py.Native.submit(ref, namespace, mref, group_leader, request) do
       {:ok, job} ->
-        deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
-        await(%{mref: mref, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, [])
+        await_reply(mref, job, timeout, group_leader)
 
       {:error, :closed} ->
         Process.demonitor(mref, [:flush])
         {:error, :not_queued}
     end
+  end
+
+  @doc false
+  # Waits for the reply to a submitted job tagged `tag` (a monitor of the
+  # context, or a plain reference when there is nothing to monitor): serves
+  # the callbacks Python makes, dispatches its events, waits for its output,
+  # and cancels the job at the deadline.
+  def await_reply(tag, job, timeout, group_leader) do
+    deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
+    await(%{mref: tag, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, [])
   end
 
   # `callbacks` are the processes running Elixir functions that the Python

@@ -139,6 +139,9 @@ defmodule Py.ConversionTest do
     too_deep = Enum.reduce(1..200_000, [], fn _, acc -> [acc] end)
     assert {:error, %Py.Error{kind: :conversion, message: msg}} = Py.eval("v", %{v: too_deep})
     assert msg =~ "nested deeper than"
+    # The path to the failure is elided in the middle, not 10,000 steps long.
+    assert msg =~ ~r/ -> \.\.\. \d+ more \.\.\. -> /
+    assert byte_size(msg) < 1_000
   end
 
   test "values with no Python counterpart give an error naming the value" do

@@ -160,9 +160,7 @@ fn decode_answer(
         match parts.as_slice() {
             [tag, value] if tag.decode::<Atom>().ok() == Some(atoms::ok()) => {
                 to_py(py, *value, 0).map(|v| v.unbind()).map_err(|f| {
-                    let mut scratch = OwnedEnv::new();
-                    let text = scratch.run(|e| format!("{:?}", f.encode(py, e)));
-                    scratch.clear();
+                    let text = f.describe(py);
                     pyo3::exceptions::PyTypeError::new_err(format!(
                         "the result of erlang.{name} cannot cross into Python: {text}"
                     ))
@@ -218,7 +216,7 @@ fn save_args(
             };
             Ok(converted.save(args))
         }
-        Err(f) => Err(format!("{:?}", f.encode(py, env))),
+        Err(f) => Err(f.describe(py)),
     });
     let saved = saved.map_err(|term| {
         pyo3::exceptions::PyTypeError::new_err(format!(
@@ -294,7 +292,7 @@ fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> P
     let _ = env.send_and_clear(&target, |env| match to_term(py, env, message, &runner, 0) {
         Ok(term) => term,
         Err(f) => {
-            failure = Some(format!("{:?}", f.encode(py, env)));
+            failure = Some(f.describe(py));
             atoms::nil().encode(env)
         }
     });

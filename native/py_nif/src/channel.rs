@@ -139,9 +139,7 @@ fn to_python(py: Python<'_>, message: Message) -> PyResult<Py<PyAny>> {
         to_py(py, message.term.load(env), 0)
             .map(Bound::unbind)
             .map_err(|failure| {
-                let mut scratch = OwnedEnv::new();
-                let text = scratch.run(|e| format!("{:?}", failure.encode(py, e)));
-                scratch.clear();
+                let text = failure.describe(py);
                 PyTypeError::new_err(format!(
                     "a message on the channel cannot cross into Python: {text}"
                 ))

@@ -56,18 +56,46 @@ impl Failure {
                 (atoms::python(), kind, message, traceback).encode(env)
             }
             Failure::Conversion { message, path } => {
-                let message = if path.is_empty() {
-                    message
-                } else {
-                    let at: Vec<&str> = path.iter().rev().map(String::as_str).collect();
-                    format!("{message} (at {})", at.join(" -> "))
-                };
-                (atoms::conversion(), message).encode(env)
+                (atoms::conversion(), with_path(message, &path)).encode(env)
             }
             Failure::Invalid(message) => (atoms::invalid(), message).encode(env),
         };
         (atoms::error(), reason).encode(env)
     }
+
+    /// The failure as plain text, for a Python exception's message.
+    pub fn describe(self, py: Python<'_>) -> String {
+        match self {
+            Failure::Python(err) => {
+                let (kind, message, _) = python_parts(py, &err);
+                format!("{kind}: {message}")
+            }
+            Failure::Conversion { message, path } => with_path(message, &path),
+            Failure::Invalid(message) => message,
+        }
+    }
+}
+
+/// Steps of a path shown at each end; a deeper one is elided in between
+/// (a value nested 10,000 deep would make a message of hundreds of kB).
+const PATH_ENDS: usize = 8;
+
+fn with_path(message: String, path: &[String]) -> String {
+    if path.is_empty() {
+        return message;
+    }
+    let at: Vec<&str> = path.iter().rev().map(String::as_str).collect();
+    let at = if at.len() > 2 * PATH_ENDS {
+        let hidden = at.len() - 2 * PATH_ENDS;
+        format!(
+            "{} -> ... {hidden} more ... -> {}",
+            at[..PATH_ENDS].join(" -> "),
+            at[at.len() - PATH_ENDS..].join(" -> ")
+        )
+    } else {
+        at.join(" -> ")
+    };
+    format!("{message} (at {at})")
 }
 
 /// Exception type name (module-qualified unless builtin), message, and the

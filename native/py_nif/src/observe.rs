@@ -107,7 +107,7 @@ fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyRe
     let saved = converted.run(
         |env| match to_term_in(py, env, payload, runner.as_ref(), 0) {
             Ok(term) => Ok(converted.save(term)),
-            Err(f) => Err(format!("{:?}", f.encode(py, env))),
+            Err(f) => Err(f.describe(py)),
         },
     );
     let saved = saved.map_err(|text| {

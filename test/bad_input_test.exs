@@ -31,7 +31,9 @@ defmodule Py.BadInputTest do
           fn -> Py.install(["six"], %{progress: false}) end,
           fn -> Py.stream(:builtins, :range, [3], %{chunk_size: 1}) end,
           fn -> Py.stream_eval("range(3)", %{}, %{chunk_size: 1}) end,
-          fn -> Py.getattr(:math, :pi, %{return: :object}) end
+          fn -> Py.getattr(:math, :pi, %{return: :object}) end,
+          fn -> Py.Channel.new(%{max_size: 1}) end,
+          fn -> Py.Buffer.new(%{max_size: 1}) end
         ] do
       assert_raise ArgumentError, ~r/options must be a keyword list.*%\{/, fun
     end

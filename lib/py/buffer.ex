@@ -67,20 +67,8 @@ defmodule Py.Buffer do
       {:ok, ["line one\\n", "line two\\n"]}
   """
   @spec new(keyword) :: t
-  def new(opts \\ []) when is_list(opts) do
-    max_size =
-      case Keyword.get(opts, :max_size, :infinity) do
-        :infinity ->
-          0
-
-        n when is_integer(n) and n > 0 ->
-          n
-
-        other ->
-          raise ArgumentError,
-                "the :max_size option of Py.Buffer.new/1 must be a positive integer (bytes) " <>
-                  "or :infinity, got: #{inspect(other)}"
-      end
+  def new(opts \\ []) do
+    max_size = Py.Options.max_size!(opts, "Py.Buffer.new/1", " (bytes)")
 
     case Py.Native.buffer_new(max_size) do
       {:ok, ref} -> %__MODULE__{ref: ref}

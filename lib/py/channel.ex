@@ -78,20 +78,8 @@ defmodule Py.Channel do
       {:error, :full}
   """
   @spec new(keyword) :: t
-  def new(opts \\ []) when is_list(opts) do
-    capacity =
-      case Keyword.get(opts, :max_size, :infinity) do
-        :infinity ->
-          0
-
-        n when is_integer(n) and n > 0 ->
-          n
-
-        other ->
-          raise ArgumentError,
-                "the :max_size option of Py.Channel.new/1 must be a positive integer or " <>
-                  ":infinity, got: #{inspect(other)}"
-      end
+  def new(opts \\ []) do
+    capacity = Py.Options.max_size!(opts, "Py.Channel.new/1", "")
 
     case Py.Native.channel_new(capacity) do
       {:ok, ref} -> %__MODULE__{ref: ref}

@@ -59,4 +59,22 @@ defmodule Py.Options do
   defp not_a_string!(code, function) do
     raise ArgumentError, "#{function} takes the code as a string, got: #{inspect(code)}"
   end
+
+  @doc false
+  # The :max_size option of a channel or buffer: a positive integer, or
+  # :infinity (the default), given to the NIF as 0.
+  def max_size!(opts, function, unit) do
+    case Keyword.get(keyword!(opts), :max_size, :infinity) do
+      :infinity ->
+        0
+
+      n when is_integer(n) and n > 0 ->
+        n
+
+      other ->
+        raise ArgumentError,
+              "the :max_size option of #{function} must be a positive integer#{unit} " <>
+                "or :infinity, got: #{inspect(other)}"
+    end
+  end
 end

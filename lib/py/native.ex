@@ -10,7 +10,9 @@ defmodule Py.Native do
   def load do
     path = :filename.join([:code.priv_dir(:py), ~c"native", ~c"libpy_nif"])
 
-    case :erlang.load_nif(path, 0) do
+    # The native side learns MapSet's layout from this template rather than
+    # spelling out a private representation (see convert/mapset.rs).
+    case :erlang.load_nif(path, MapSet.new([:__py_mapset_probe__])) do
       :ok ->
         :ok
 

@@ -359,4 +359,11 @@ fn buffer_close(buf: ResourceArc<buffer::BufferRes>) -> rustler::Atom {
     atoms::ok()
 }
 
-rustler::init!("Elixir.Py.Native");
+/// The load info is `MapSet.new([:__py_mapset_probe__])`, from which
+/// conversion learns how this Elixir lays out a MapSet.
+fn load(_env: Env, load_info: Term) -> bool {
+    convert::mapset::learn(load_info);
+    true
+}
+
+rustler::init!("Elixir.Py.Native", load = load);

@@ -17,6 +17,8 @@
 //! Python bytes and bytearray come back as binaries. Anything else comes back
 //! as `%Py.Object{}`. Nesting is limited to `MAX_DEPTH`; worker threads have
 //! a stack large enough for it.
+pub mod mapset;
+
 use crate::atoms;
 use crate::error::{Failure, JobResult};
 use crate::object::{self, ObjectRes};
@@ -184,10 +186,8 @@ fn map_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
 }
 
 fn mapset_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<'py, PyAny>> {
-    let map = term
-        .map_get(atoms::map())
-        .map_err(|_| Failure::conversion("malformed MapSet"))?;
-    let iter = MapIterator::new(map).ok_or_else(|| Failure::conversion("malformed MapSet"))?;
+    let members = mapset::members(term)?;
+    let iter = MapIterator::new(members).ok_or_else(|| Failure::conversion("malformed MapSet"))?;
     let set = PySet::empty(py)?;
     for (k, _) in iter {
         let key =
@@ -432,21 +432,7 @@ fn set_to_term<'a, 'py>(
                 .map_err(|e| e.at(|| format!("member {}", short_repr(&item))))?,
         );
     }
-    let empty = Vec::<Term>::new().encode(env);
-    let mut map = Term::map_new(env);
-    for k in keys {
-        map = map
-            .map_put(k, empty)
-            .map_err(|_| Failure::conversion("cannot build MapSet"))?;
-    }
-    let struct_keys = [
-        atoms::struct_().encode(env),
-        atoms::map().encode(env),
-        atoms::version().encode(env),
-    ];
-    let struct_values = [atoms::map_set().encode(env), map, 2i64.encode(env)];
-    Term::map_from_term_arrays(env, &struct_keys, &struct_values)
-        .map_err(|_| Failure::conversion("cannot build MapSet"))
+    mapset::build(env, keys)
 }
 
 fn pid_to_term<'a>(

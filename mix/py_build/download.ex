@@ -15,6 +15,7 @@ defmodule PyBuild.Download do
   def get(url) do
     https? = String.starts_with?(url, "https://")
     apps = if https?, do: [:inets, :ssl], else: [:inets]
+    on_code_path([:inets, :ssl])
 
     case Enum.find(apps, &(not match?({:ok, _}, Application.ensure_all_started(&1)))) do
       nil ->
@@ -23,6 +24,23 @@ defmodule PyBuild.Download do
       app ->
         {:error,
          "OTP's #{app} application cannot be started (on Debian: apt-get install erlang-#{app})"}
+    end
+  end
+
+  # Since Elixir 1.15, Mix prunes the code path of a Mix task to the
+  # applications the project declares, so OTP's :inets and :ssl (with
+  # :public_key, which :httpc calls even for plain http on OTP 27+) are put
+  # back on it first. Elixir 1.14 has no such pruning and no such function.
+  # A missing application is reported when it fails to start.
+  defp on_code_path(apps) do
+    if function_exported?(Mix, :ensure_application!, 1) do
+      for app <- apps do
+        try do
+          apply(Mix, :ensure_application!, [app])
+        rescue
+          _ -> :missing
+        end
+      end
     end
   end
 

@@ -72,7 +72,7 @@ defmodule Py.ForkPolicyTest do
 
   @tag timeout: 120_000
   test "config :py, allow_fork: true lets Python run programs (in a VM of its own)" do
-    ebin = :code.lib_dir(:py, :ebin) |> to_string()
+    ebin = Path.join(to_string(:code.lib_dir(:py)), "ebin")
 
     script = """
     Application.put_env(:py, :allow_fork, true)

@@ -175,7 +175,9 @@ defmodule Py.LoggerTest do
   end
 
   test "a bad level raises ArgumentError, at runtime and in the config" do
-    assert_raise ArgumentError, ~r/must be one of/, fn -> Py.Logger.set_level(:loud) end
+    assert_raise ArgumentError, ~r/must be one of/, fn ->
+      Py.Logger.set_level(:erlang.binary_to_atom("loud"))
+    end
 
     Application.put_env(:py, :log_level, :loud)
 

@@ -158,7 +158,7 @@ defmodule Py.PackagingTest do
     env =
       env(ctx, [
         {"PY_CHECKSUM_FILE", checksum},
-        {"PATH", Path.expand("~/.cargo/bin") <> ":" <> elixir_path()},
+        {"PATH", Path.dirname(System.find_executable("cargo")) <> ":" <> elixir_path()},
         {"CARGO_TARGET_DIR", target_dir()},
         {"CARGO_HOME", System.get_env("CARGO_HOME") || Path.expand("~/.cargo")},
         {"RUSTUP_HOME", System.get_env("RUSTUP_HOME") || Path.expand("~/.rustup")}
@@ -174,7 +174,7 @@ defmodule Py.PackagingTest do
   test "examples/mix_install.exs works offline from the cache, with no cargo", ctx do
     assert {out, 0} =
              System.cmd("elixir", [Path.join(@root, "examples/mix_install.exs")],
-               env: install_env(ctx),
+               env: install_env(ctx, "mix_install"),
                cd: ctx.tmp,
                stderr_to_stdout: true
              )
@@ -214,7 +214,7 @@ defmodule Py.PackagingTest do
 
     assert {out, 0} =
              System.cmd("elixir", [runner, cells_file, notebook],
-               env: install_env(ctx),
+               env: install_env(ctx, "notebook"),
                cd: ctx.tmp,
                stderr_to_stdout: true
              )
@@ -267,8 +267,16 @@ defmodule Py.PackagingTest do
 
   # Mix.install and the notebook: offline, the tarball already in the
   # cache directory (the way docs/packaging.md describes offline installs).
-  defp install_env(ctx),
-    do: env(ctx, [{"PY_CACHE_DIR", Path.dirname(ctx.artifacts)}, {"MIX_ENV", nil}])
+  # Each has an install dir of its own, so each is a first build: from
+  # Elixir 1.20 on, Mix.install of a cached install insists on Hex, which
+  # cannot be fetched here.
+  defp install_env(ctx, name) do
+    env(ctx, [
+      {"PY_CACHE_DIR", Path.dirname(ctx.artifacts)},
+      {"MIX_ENV", nil},
+      {"MIX_INSTALL_DIR", Path.join(ctx.tmp, "mix-install-#{name}")}
+    ])
+  end
 
   defp new_project!(ctx, name, base_url) do
     dir = Path.join(ctx.tmp, name)

@@ -30,8 +30,6 @@ defmodule Py.Logger do
   See `docs/observability.md`.
   """
 
-  require Logger
-
   @level_key {__MODULE__, :level}
   @levels [:debug, :info, :warning, :error, :critical, :none]
 

@@ -1,71 +1,204 @@
 #!/usr/bin/env bash
-# The test suite, once per Python lane, each lane with its own build path:
-#   py311: the project venv (.venv, from python3), plus the tests tagged
-#     :network (PyPI), :notebook (Mix.install) and :packaging (precompiled NIFs)
-#   py310, py312, py313: the pyenv venvs (.venv-py310, ...); each skipped
-#     loudly when absent
-#   py313-parallel: the same Python with the parallel pool built in
-#     (PY_PARALLEL=1), plus the VM exit check (test/exit_check.sh)
-# Extra arguments go to `mix test`.
+# The test suite, once per lane; each lane has its own build path and ends
+# with a line in the summary naming its Elixir, OTP and Python.
+#
+# On the host (Debian 12: Elixir 1.14, OTP 25), with pyenv's Pythons:
+#   py311           the project venv (.venv), plus the tests tagged :network
+#                   (PyPI), :notebook (Mix.install) and :packaging
+#   py310, py312    worker mode (skipped loudly when the Python is absent)
+#   py313, py313-parallel, and the VM exit check on py313-parallel
+# In Debian roots (scripts/roots.sh; made once under .roots/, reused after):
+#   stable-*        Debian trixie: Elixir 1.18, OTP 27, Python 3.13,
+#                   worker and parallel
+#   current-*       Debian sid: Elixir 1.20, OTP 29, Python 3.14 and 3.15,
+#                   worker and parallel; :packaging and :notebook in
+#                   current-py314; the VM exit check on current-py314-parallel
+# Then the free-threaded compile check.
+#
+# Extra arguments go to every `mix test` (the exit checks are then left
+# out). PY_LANES="current-* py311" runs only the lanes matching those
+# patterns. A lane that cannot be set up is SKIPPED with a banner and named
+# in the summary; the run fails when any lane fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-export MIX_ENV=test
-# uv for the Py.install uv test (setup.sh installs it into .venv).
-[ -x .venv/bin/uv ] && export PY_TEST_UV="$PWD/.venv/bin/uv"
+source scripts/roots.sh
 
-failed=()
+export PY_LANE_RESULTS="$PWD/_build/lane-results.txt"
+mkdir -p _build
+: >"$PY_LANE_RESULTS"
+started=$(date +%s)
 
-lane() {
-  local name=$1 python=$2
-  shift 2
-  echo
-  echo "==> lane $name: $("$python" --version 2>&1) ($python)${PY_PARALLEL:+, parallel pool}"
-  if ! PY_PYTHON="$python" MIX_BUILD_PATH="$PWD/_build/test-$name" mix test "$@"; then
-    failed+=("$name")
-  fi
+# The Debian roots: suite, and the Pythons whose venvs each holds.
+declare -A ROOT_SUITE=([stable]=trixie [current]=sid)
+declare -A ROOT_PYTHONS=([stable]="3.13" [current]="3.14 3.15")
+ROOT_COMMON=(elixir erlang-dev erlang-inets erlang-ssl erlang-public-key erlang-crypto
+  erlang-eunit erlang-tools erlang-runtime-tools gcc libc6-dev ca-certificates)
+
+wanted() {
+  local name=$1 pattern
+  [ -z "${PY_LANES:-}" ] && return 0
+  for pattern in $PY_LANES; do
+    # shellcheck disable=SC2053
+    [[ $name == $pattern ]] && return 0
+  done
+  return 1
 }
 
-# The tests that need PyPI (:network), build py with Mix.install
-# (:notebook) or start many VMs for the precompiled NIFs (:packaging) run
-# once, in this lane: they do not depend on the Python lane.
-lane py311 "$PWD/.venv/bin/python" --include network --include notebook --include packaging "$@"
+skip() {
+  echo
+  echo "*** SKIPPED LANE $1: $2 ***"
+  echo "$1|-|-|-|-|SKIPPED: $2" >>"$PY_LANE_RESULTS"
+}
 
-# The oldest supported Python and the one between (worker mode).
-for version in 310 312; do
-  if [ -x ".venv-py$version/bin/python" ]; then
-    lane "py$version" "$PWD/.venv-py$version/bin/python" "$@"
+host_lane() {
+  local kind=$1 name=$2
+  wanted "$name" || return 0
+  bash scripts/lane.sh "$@" || true
+}
+
+root_lane() {
+  local root=$1 kind=$2 name=$3
+  shift
+  wanted "$name" || return 0
+  if [ -n "${ROOT_BROKEN[$root]:-}" ]; then
+    skip "$name" "${ROOT_BROKEN[$root]}"
+    return 0
+  fi
+  root_exec "$root" env PY_PARALLEL="${PY_PARALLEL:-}" PY_LANE_RESULTS="$PY_LANE_RESULTS" \
+    LANE_BUILD="${LANE_BUILD:-}" bash scripts/lane.sh "$@" || true
+}
+
+# setup_root NAME: the root with its packages, and a venv with numpy (a
+# wheel from PyPI) for each of its Pythons under /opt/venvs/pyXY.
+setup_root() {
+  local name=$1 version packages=("${ROOT_COMMON[@]}")
+  for version in ${ROOT_PYTHONS[$name]}; do
+    packages+=("python$version-venv" "python$version-dev" "libpython$version-dev")
+  done
+  root_ensure "$name" "${ROOT_SUITE[$name]}" "${packages[@]}" || return 1
+  for version in ${ROOT_PYTHONS[$name]}; do
+    local venv="/opt/venvs/py${version/./}"
+    [ -x "$ROOTS_DIR/$name$venv/bin/python" ] &&
+      root_exec "$name" "$venv/bin/python" -c "import numpy" >/dev/null 2>&1 && continue
+    root_say "creating $venv in .roots/$name from python$version (with numpy)"
+    root_exec "$name" sh -c "rm -rf $venv && python$version -m venv $venv" \
+      >>"$ROOTS_DIR/$name.log" 2>&1 || { echo "python$version -m venv failed"; return 1; }
+    root_exec "$name" "$venv/bin/python" -m pip install --disable-pip-version-check -q \
+      --only-binary=:all: numpy >>"$ROOTS_DIR/$name.log" 2>&1 ||
+      root_say "WARNING: no numpy wheel for Python $version; its numpy tests will be EXCLUDED"
+  done
+}
+
+# Roots are set up in the background while the host lanes run.
+declare -A ROOT_BROKEN=()
+root_names=()
+declare -A ROOT_LANES=(
+  [stable]="stable-py313 stable-py313-parallel"
+  [current]="current-py314 current-py314-parallel current-py314-exit-check current-py315 current-py315-parallel"
+)
+for name in stable current; do
+  for lane_name in ${ROOT_LANES[$name]}; do
+    if wanted "$lane_name"; then
+      root_names+=("$name")
+      break
+    fi
+  done
+done
+why_not=$(root_why_not)
+declare -A ROOT_JOB=()
+for name in "${root_names[@]}"; do
+  if [ -n "$why_not" ]; then
+    ROOT_BROKEN[$name]=$why_not
   else
-    echo
-    echo "*** SKIPPED LANE py$version: no Python ${version:0:1}.${version:1} with a shared libpython under ~/.pyenv/versions ***"
+    mkdir -p "$ROOTS_DIR"
+    setup_root "$name" >"$ROOTS_DIR/$name.setup.out" 2>&1 &
+    ROOT_JOB[$name]=$!
   fi
 done
 
+# Host lanes. The :network, :notebook and :packaging tests do not depend
+# on the Python lane: they run once here (and once on the newest stack).
+host_lane test py311 "$PWD/.venv/bin/python" --include network --include notebook \
+  --include packaging "$@"
+
+for version in 3.10 3.12 3.13; do
+  venv=".venv-py${version/./}"
+  if [ ! -x "$venv/bin/python" ]; then
+    for name in "py${version/./}" "py${version/./}-parallel"; do
+      [ "$version" = 3.13 ] || [ "$name" = "py${version/./}" ] || continue
+      wanted "$name" && skip "$name" "no Python $version with a shared libpython under ~/.pyenv/versions"
+    done
+    continue
+  fi
+  host_lane test "py${version/./}" "$PWD/$venv/bin/python" "$@"
+done
 if [ -x .venv-py313/bin/python ]; then
-  lane py313 "$PWD/.venv-py313/bin/python" "$@"
-  PY_PARALLEL=1 lane py313-parallel "$PWD/.venv-py313/bin/python" "$@"
+  PY_PARALLEL=1 host_lane test py313-parallel "$PWD/.venv-py313/bin/python" "$@"
   if [ $# -eq 0 ]; then
-    echo
-    echo "==> VM exit check: 50 runs that stop the VM with CPU-bound pool calls in flight"
-    if ! PY_PARALLEL=1 PY_PYTHON="$PWD/.venv-py313/bin/python" \
-      MIX_BUILD_PATH="$PWD/_build/test-py313-parallel" bash test/exit_check.sh 50; then
-      failed+=("exit-check")
+    PY_PARALLEL=1 LANE_BUILD=py313-parallel host_lane exit-check py313-exit-check \
+      "$PWD/.venv-py313/bin/python" 50
+  fi
+fi
+
+# Root lanes.
+for name in "${root_names[@]}"; do
+  if [ -n "${ROOT_JOB[$name]:-}" ]; then
+    if wait "${ROOT_JOB[$name]}"; then
+      cat "$ROOTS_DIR/$name.setup.out"
+    else
+      cat "$ROOTS_DIR/$name.setup.out"
+      ROOT_BROKEN[$name]="the Debian ${ROOT_SUITE[$name]} root could not be set up: $(tail -n 1 "$ROOTS_DIR/$name.setup.out")"
     fi
   fi
-else
-  echo
-  echo "*** SKIPPED LANES py313, py313-parallel and the VM exit check: no Python 3.13 with a shared libpython under ~/.pyenv/versions ***"
-fi
+done
 
+root_lane stable test stable-py313 /opt/venvs/py313/bin/python "$@"
+PY_PARALLEL=1 root_lane stable test stable-py313-parallel /opt/venvs/py313/bin/python "$@"
+
+root_lane current test current-py314 /opt/venvs/py314/bin/python \
+  --include notebook --include packaging "$@"
+PY_PARALLEL=1 root_lane current test current-py314-parallel /opt/venvs/py314/bin/python "$@"
 if [ $# -eq 0 ]; then
+  PY_PARALLEL=1 LANE_BUILD=current-py314-parallel root_lane current exit-check \
+    current-py314-exit-check /opt/venvs/py314/bin/python 50
+fi
+root_lane current test current-py315 /opt/venvs/py315/bin/python "$@"
+PY_PARALLEL=1 root_lane current test current-py315-parallel /opt/venvs/py315/bin/python "$@"
+
+failed=()
+skipped=()
+if [ $# -eq 0 ] && wanted free-threaded-check; then
   echo
-  if ! bash scripts/check_free_threaded.sh; then
-    failed+=("free-threaded-check")
+  if bash scripts/check_free_threaded.sh; then
+    echo "free-threaded-check|-|-|Python 3.14t (compile only)|free_threaded|passed" >>"$PY_LANE_RESULTS"
+  else
+    echo "free-threaded-check|-|-|Python 3.14t (compile only)|free_threaded|FAILED" >>"$PY_LANE_RESULTS"
   fi
 fi
 
-if [ ${#failed[@]} -gt 0 ]; then
-  echo "*** FAILED LANES: ${failed[*]} ***"
+echo
+echo "==> summary ($(( ($(date +%s) - started) / 60 )) min $(( ($(date +%s) - started) % 60 )) s)"
+column -t -s '|' -N LANE,ELIXIR,OTP,PYTHON,MODE,RESULT "$PY_LANE_RESULTS" 2>/dev/null ||
+  cat "$PY_LANE_RESULTS"
+while IFS='|' read -r name _ _ _ _ result; do
+  case $result in
+    passed) ;;
+    SKIPPED*) skipped+=("$name") ;;
+    *) failed+=("$name") ;;
+  esac
+done <"$PY_LANE_RESULTS"
+
+if [ ! -s "$PY_LANE_RESULTS" ]; then
+  echo "*** NO LANE RAN (PY_LANES=${PY_LANES:-}) ***"
   exit 1
 fi
-echo "==> all lanes passed"
+if [ ${#skipped[@]} -gt 0 ]; then
+  echo "*** SKIPPED LANES: ${skipped[*]} ***"
+fi
+passed=$(grep -c '|passed$' "$PY_LANE_RESULTS" || true)
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "*** FAILED LANES: ${failed[*]} ***"
+fi
+echo "lanes: $passed passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
+[ ${#failed[@]} -eq 0 ]

@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - install what is missing, build, run examples/quickstart.exs
 #   make test   - install what is missing, build, run the suite on every Python lane
-.PHONY: setup demo test bench format lint
+.PHONY: setup demo test bench precompile format lint
 
 setup:
 	@bash scripts/setup.sh
@@ -14,6 +14,9 @@ test: setup
 
 bench: setup
 	@bash scripts/bench.sh
+
+precompile: setup
+	@bash scripts/precompile.sh
 
 format:
 	mix format

@@ -1,5 +1,7 @@
 # Debian roots for the test lanes of newer stacks than the host's (sourced by
-# scripts/test.sh, scripts/bench.sh and scripts/setup_roots.sh).
+# scripts/test.sh, scripts/bench.sh and scripts/precompile.sh). The roots
+# themselves (suite, Pythons, packages) are defined at the end; setup_root
+# NAME makes one ready.
 #
 # A root is a minbase `debootstrap` of one Debian suite under .roots/NAME
 # (ignored by git), with the packages a lane needs installed by apt inside
@@ -94,4 +96,31 @@ root_exec() {
   shift
   unshare --mount --pid --fork --propagation private \
     bash "$ROOTS_SCRIPTS/root_enter.sh" "$dir" "$PWD" "$@"
+}
+
+# The Debian roots: suite, and the Pythons whose venvs each holds.
+declare -A ROOT_SUITE=([stable]=trixie [current]=sid)
+declare -A ROOT_PYTHONS=([stable]="3.13" [current]="3.14 3.15")
+ROOT_COMMON=(elixir erlang-dev erlang-inets erlang-ssl erlang-public-key erlang-crypto
+  erlang-eunit erlang-tools erlang-runtime-tools gcc libc6-dev ca-certificates)
+
+# setup_root NAME: the root with its packages, and a venv with numpy (a
+# wheel from PyPI) for each of its Pythons under /opt/venvs/pyXY.
+setup_root() {
+  local name=$1 version packages=("${ROOT_COMMON[@]}")
+  for version in ${ROOT_PYTHONS[$name]}; do
+    packages+=("python$version-venv" "python$version-dev" "libpython$version-dev")
+  done
+  root_ensure "$name" "${ROOT_SUITE[$name]}" "${packages[@]}" || return 1
+  for version in ${ROOT_PYTHONS[$name]}; do
+    local venv="/opt/venvs/py${version/./}"
+    [ -x "$ROOTS_DIR/$name$venv/bin/python" ] &&
+      root_exec "$name" "$venv/bin/python" -c "import numpy" >/dev/null 2>&1 && continue
+    root_say "creating $venv in .roots/$name from python$version (with numpy)"
+    root_exec "$name" sh -c "rm -rf $venv && python$version -m venv $venv" \
+      >>"$ROOTS_DIR/$name.log" 2>&1 || { echo "python$version -m venv failed"; return 1; }
+    root_exec "$name" "$venv/bin/python" -m pip install --disable-pip-version-check -q \
+      --only-binary=:all: numpy >>"$ROOTS_DIR/$name.log" 2>&1 ||
+      root_say "WARNING: no numpy wheel for Python $version; its numpy tests will be EXCLUDED"
+  done
 }

@@ -24,16 +24,12 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 source scripts/roots.sh
 
+# uv for the Py.install uv test (setup.sh installs it into .venv).
+[ -x .venv/bin/uv ] && export PY_TEST_UV="$PWD/.venv/bin/uv"
 export PY_LANE_RESULTS="$PWD/_build/lane-results.txt"
 mkdir -p _build
 : >"$PY_LANE_RESULTS"
 started=$(date +%s)
-
-# The Debian roots: suite, and the Pythons whose venvs each holds.
-declare -A ROOT_SUITE=([stable]=trixie [current]=sid)
-declare -A ROOT_PYTHONS=([stable]="3.13" [current]="3.14 3.15")
-ROOT_COMMON=(elixir erlang-dev erlang-inets erlang-ssl erlang-public-key erlang-crypto
-  erlang-eunit erlang-tools erlang-runtime-tools gcc libc6-dev ca-certificates)
 
 wanted() {
   local name=$1 pattern
@@ -67,27 +63,6 @@ root_lane() {
   fi
   root_exec "$root" env PY_PARALLEL="${PY_PARALLEL:-}" PY_LANE_RESULTS="$PY_LANE_RESULTS" \
     LANE_BUILD="${LANE_BUILD:-}" bash scripts/lane.sh "$@" || true
-}
-
-# setup_root NAME: the root with its packages, and a venv with numpy (a
-# wheel from PyPI) for each of its Pythons under /opt/venvs/pyXY.
-setup_root() {
-  local name=$1 version packages=("${ROOT_COMMON[@]}")
-  for version in ${ROOT_PYTHONS[$name]}; do
-    packages+=("python$version-venv" "python$version-dev" "libpython$version-dev")
-  done
-  root_ensure "$name" "${ROOT_SUITE[$name]}" "${packages[@]}" || return 1
-  for version in ${ROOT_PYTHONS[$name]}; do
-    local venv="/opt/venvs/py${version/./}"
-    [ -x "$ROOTS_DIR/$name$venv/bin/python" ] &&
-      root_exec "$name" "$venv/bin/python" -c "import numpy" >/dev/null 2>&1 && continue
-    root_say "creating $venv in .roots/$name from python$version (with numpy)"
-    root_exec "$name" sh -c "rm -rf $venv && python$version -m venv $venv" \
-      >>"$ROOTS_DIR/$name.log" 2>&1 || { echo "python$version -m venv failed"; return 1; }
-    root_exec "$name" "$venv/bin/python" -m pip install --disable-pip-version-check -q \
-      --only-binary=:all: numpy >>"$ROOTS_DIR/$name.log" 2>&1 ||
-      root_say "WARNING: no numpy wheel for Python $version; its numpy tests will be EXCLUDED"
-  done
 }
 
 # Roots are set up in the background while the host lanes run.

@@ -74,6 +74,31 @@ defmodule Py.PackagingTest do
     assert sums == %{ctx.name => PyBuild.Checksums.sha256(tarball)}
   end
 
+  test "mix py.precompile --list: a default and (3.13+) a parallel artifact for this Python",
+       ctx do
+    Mix.shell(Mix.Shell.Process)
+
+    variants = if Version.match?(ctx.version, ">= 3.13.0"), do: ["", "-parallel"], else: [""]
+
+    expected =
+      for v <- variants, do: String.replace(ctx.name, "--py#{ctx.xy}", "--py#{ctx.xy}#{v}")
+
+    try do
+      assert Mix.Tasks.Py.Precompile.run(["--list", "--python", ctx.python]) == expected
+
+      # Found without --python too when this Python X.Y is on PATH (a
+      # distro's python3.X: the Debian root lanes).
+      if (found = System.find_executable("python#{ctx.xy}")) && not (found =~ "/shims/") do
+        listed = Mix.Tasks.Py.Precompile.run(["--list"])
+
+        assert Enum.all?(expected, &(&1 in listed)),
+               "#{inspect(expected)} not in #{inspect(listed)}"
+      end
+    after
+      Mix.shell(Mix.Shell.IO)
+    end
+  end
+
   test "a fresh project installs the precompiled NIF with no cargo on PATH; compiles after the first make no request",
        ctx do
     server = LoopbackHTTP.start(ctx.artifacts)

@@ -11,9 +11,9 @@ defmodule Mix.Tasks.Py.Precompile do
   Options:
 
     * `--python PATH` - a Python to build for (repeatable). Default:
-      `python3` on PATH and every pyenv 3.10-3.13 (under `$PYENV_ROOT` or
-      `~/.pyenv`) with a shared libpython; one build per Python X.Y + ABI
-      flags.
+      `python3` and `python3.10` to `python3.15` on PATH, and every pyenv
+      3.10-3.15 (under `$PYENV_ROOT` or `~/.pyenv`), each with a shared
+      libpython; one build per Python X.Y + ABI flags.
     * `--variant default|parallel` - the variants to build (repeatable).
       Default: both, `parallel` only for Python 3.13+.
     * `--out DIR` - where the tarballs go (default `_build/precompiled`).
@@ -25,6 +25,8 @@ defmodule Mix.Tasks.Py.Precompile do
     * `--checksums-only` - build nothing; write the checksum file for the
       tarballs already in `--out` (the last step of a release, after the
       tarballs of every target were collected there).
+    * `--list` - build nothing; print the tarballs the other options would
+      build, one per line, each with its Python.
 
   Needs cargo, and Linux: the artifacts find libpython through an `$ORIGIN`
   rpath and a link the installer makes, so they work with the same Python
@@ -41,7 +43,8 @@ defmodule Mix.Tasks.Py.Precompile do
     out: :string,
     checksum_file: :string,
     target_dir: :string,
-    checksums_only: :boolean
+    checksums_only: :boolean,
+    list: :boolean
   ]
 
   @impl true
@@ -55,13 +58,27 @@ defmodule Mix.Tasks.Py.Precompile do
       )
     end
 
+    if opts[:list] do
+      list(opts)
+    else
+      precompile(opts)
+    end
+  end
+
+  defp list(opts) do
+    plan = plan!(opts)
+    Enum.each(plan, fn {info, _features, name} -> Mix.shell().info("#{name} #{info.python}") end)
+    Enum.map(plan, fn {_info, _features, name} -> name end)
+  end
+
+  defp precompile(opts) do
     root = Path.expand("../..", __DIR__)
     version = Mix.Project.config()[:version]
     out = Path.expand(opts[:out] || Path.join(root, "_build/precompiled"))
     target_dir = Path.expand(opts[:target_dir] || Path.join(out, "target"))
     checksum_file = Path.expand(opts[:checksum_file] || Path.join(root, "checksum-py.exs"))
     File.mkdir_p!(out)
-    built = if opts[:checksums_only], do: [], else: build_all!(opts, out, version, target_dir)
+    built = if opts[:checksums_only], do: [], else: build_all!(opts, out, target_dir)
 
     sums =
       for path <- Path.wildcard(Path.join(out, "libpy_nif-v#{version}-*.so.tar.gz")),
@@ -81,7 +98,7 @@ defmodule Mix.Tasks.Py.Precompile do
     {built, checksum_file}
   end
 
-  defp build_all!(opts, out, version, target_dir) do
+  defp build_all!(opts, out, target_dir) do
     if :os.type() != {:unix, :linux} do
       Mix.raise(
         "mix py.precompile builds Linux artifacts only (they find libpython through an " <>
@@ -89,16 +106,8 @@ defmodule Mix.Tasks.Py.Precompile do
       )
     end
 
-    variants = variants!(Keyword.get_values(opts, :variant))
-    pythons = pythons(Keyword.get_values(opts, :python))
-    nif = List.last(Target.nif_versions())
-    triple = Target.triple()
-
     built =
-      for info <- pythons, features <- features_for(info, variants) do
-        {:ok, name} =
-          Artifact.for_build(info, features, version: version, nif_version: nif, triple: triple)
-
+      for {info, features, name} <- plan!(opts) do
         Mix.shell().info("==> py.precompile: #{name} (#{info.python})")
         so = Cargo.build!(info, features, target_dir: target_dir, rpath: :origin)
         pack!(so, Path.join(out, name))
@@ -110,6 +119,22 @@ defmodule Mix.Tasks.Py.Precompile do
     end
 
     built
+  end
+
+  # {python info, cargo features, tarball name} for each tarball to build.
+  defp plan!(opts) do
+    variants = variants!(Keyword.get_values(opts, :variant))
+    version = Mix.Project.config()[:version]
+    nif = List.last(Target.nif_versions())
+    triple = Target.triple()
+
+    for info <- pythons(Keyword.get_values(opts, :python)),
+        features <- features_for(info, variants) do
+      {:ok, name} =
+        Artifact.for_build(info, features, version: version, nif_version: nif, triple: triple)
+
+      {info, features, name}
+    end
   end
 
   defp variants!([]), do: [:default, :parallel]
@@ -133,13 +158,22 @@ defmodule Mix.Tasks.Py.Precompile do
         do: if(variant == :parallel, do: ["parallel"], else: [])
   end
 
-  # The given Pythons, or python3 and pyenv's 3.10-3.13, one per X.Y + ABI flags.
+  # The given Pythons, or python3, python3.X and pyenv's 3.X (X from 10 to
+  # 15), one per X.Y + ABI flags.
   defp pythons([]) do
     pyenv = System.get_env("PYENV_ROOT") || Path.expand("~/.pyenv")
 
     candidates =
       [System.find_executable("python3")] ++
-        for minor <- 10..13,
+        for(
+          minor <- 10..15,
+          path = System.find_executable("python3.#{minor}"),
+          # pyenv's shims name every version it has, runnable or not; its
+          # versions are looked at below.
+          not String.contains?(path, "/shims/"),
+          do: path
+        ) ++
+        for minor <- 10..15,
             dir <- Path.wildcard(Path.join(pyenv, "versions/3.#{minor}.*")),
             Path.wildcard(Path.join(dir, "lib/libpython3.#{minor}*.so*")) != [],
             do: Path.join(dir, "bin/python3")

@@ -55,8 +55,6 @@ defmodule Py do
   alias Py.{Context, Error, Pool}
   require Logger
 
-  @binding :"$py_binding"
-
   @type result(t) :: {:ok, t} | {:error, Error.t()}
   @type name :: atom | String.t()
 
@@ -152,15 +150,17 @@ defmodule Py do
 
   @doc """
   What is running: Python version, executable, libpython, mode (`:worker`,
-  `:parallel` or `:free_threaded`), sub-interpreter slots, pool size, and
-  the active virtual environment (`:venv`, a path or `nil`; see
-  `activate_venv/1`), where the NIF came from (`nif:` `:source` or
-  `{:precompiled, tarball}`, see docs/packaging.md).
+  `:parallel` or `:free_threaded`), sub-interpreter slots, pool size, the
+  number of contexts retired because a call stuck in C (`:retired`, see
+  `Py.Context.start_link/1`), and the active virtual environment (`:venv`,
+  a path or `nil`; see `activate_venv/1`), where the NIF came from (`nif:`
+  `:source` or `{:precompiled, tarball}`, see docs/packaging.md).
 
       Py.info()
       #=> %{python_version: "3.11.7", executable: "/usr/bin/python3",
       #     libpython: "/usr/lib/.../libpython3.11.so.1.0", mode: :worker,
-      #     slots: 0, pool_size: 2, live_objects: 0, venv: nil, nif: :source}
+      #     slots: 0, pool_size: 2, live_objects: 0, retired: 0, venv: nil,
+      #     nif: :source}
   """
   @spec info() :: map
   def info do
@@ -170,6 +170,7 @@ defmodule Py do
       slots: Py.Native.slot_count(),
       pool_size: Pool.size(),
       live_objects: Py.Object.live_count(),
+      retired: Py.Context.retired_count(),
       venv: Py.Venv.active()
     })
   end
@@ -372,16 +373,16 @@ defmodule Py do
   def bind(context \\ nil)
 
   def bind(nil) do
-    Process.delete(@binding)
+    Py.Dispatch.drop_binding(:default)
 
-    with {:ok, _} <- current_binding(:default), do: :ok
+    with {:ok, _} <- Py.Dispatch.current_binding(:default), do: :ok
   end
 
   def bind(context) do
     with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
       # A name is kept, so that the binding follows a restart of the context.
       kind = if is_pid(context), do: :explicit, else: {:explicit, context}
-      Process.put(@binding, {handle, nil, kind})
+      Py.Dispatch.put_binding(:default, {handle, nil, kind})
       :ok
     end
   end
@@ -392,13 +393,7 @@ defmodule Py do
   call binds again, with a fresh namespace.
   """
   @spec unbind() :: :ok
-  def unbind do
-    for {key, _} <- Process.get(), key == @binding or match?({@binding, _}, key) do
-      Process.delete(key)
-    end
-
-    :ok
-  end
+  def unbind, do: Py.Dispatch.drop_bindings()
 
   # ------------------------------------------------------------ environments
 
@@ -497,122 +492,5 @@ defmodule Py do
   defp bang({:ok, value}), do: value
   defp bang({:error, error}), do: raise(error)
 
-  @doc false
-  def run_request(request, opts), do: run(request, opts)
-
-  defp run(request, opts) do
-    opts = Py.Options.keyword!(opts)
-
-    timeout =
-      case Keyword.get(opts, :timeout) do
-        nil ->
-          Py.Config.default_timeout()
-
-        ms when is_integer(ms) and ms >= 0 ->
-          ms
-
-        :infinity ->
-          :infinity
-
-        other ->
-          raise ArgumentError,
-                "the :timeout option must be a non-negative integer or :infinity, got: #{inspect(other)}"
-      end
-
-    case Keyword.fetch(opts, :context) do
-      {:ok, context} ->
-        with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
-          handle |> Context.run(nil, request, timeout) |> closed_if_not_queued()
-        end
-
-      :error ->
-        case Keyword.fetch(opts, :pool) do
-          {:ok, pool} ->
-            run_bound(request, pool, timeout, true)
-
-          :error ->
-            case owned_receiver(request) do
-              %Py.Object{} = object -> Py.Object.Owner.run(object, request, timeout)
-              nil -> run_bound(request, Py.Router.pool_for(request), timeout, true)
-            end
-        end
-    end
-  end
-
-  # In the parallel pool an object is usable only in the interpreter that
-  # made it, which the caller's binding (or a route) need not be: a request
-  # on an object runs on the object's owner. In the other modes every
-  # context shares one interpreter and the request runs where the caller is
-  # bound, as any other.
-  defp owned_receiver(request) do
-    object =
-      case request do
-        {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
-        {:getattr, %Py.Object{} = object, _name, _ret} -> object
-        {:next_chunk, %Py.Object{} = object, _chunk_size} -> object
-        {:close, %Py.Object{} = object} -> object
-        {:repr, %Py.Object{} = object} -> object
-        # A stream's iterator over the iterable it got from the owner.
-        {:call, :erlang, :_iterator, [%Py.Object{} = object], _kwargs, _ret} -> object
-        _ -> nil
-      end
-
-    if object && Py.Native.mode() == :parallel, do: object
-  end
-
-  defp run_bound(request, pool, timeout, retry?) do
-    case current_binding(pool) do
-      {:ok, {handle, namespace, kind}} ->
-        case {Context.run(handle, namespace, request, timeout), kind} do
-          {{:error, :not_queued}, :pool} when retry? ->
-            # The bound pool context had stopped (or its slot was re-made);
-            # the request never ran: rebind (Pool.pick renews it) and retry.
-            Process.delete(binding_key(pool))
-            run_bound(request, pool, timeout, false)
-
-          {{:error, :not_queued}, {:explicit, name}} when retry? ->
-            # Bound by name (`bind/1`) to a context that has stopped; the
-            # request never ran. Its supervisor may have restarted it under
-            # the same name: bind to that one and retry.
-            case Context.handle(name) do
-              {:ok, handle} ->
-                Process.put(binding_key(pool), {handle, nil, kind})
-                run_bound(request, pool, timeout, false)
-
-              {:error, _} = error ->
-                error
-            end
-
-          {result, _kind} ->
-            closed_if_not_queued(result)
-        end
-
-      {:error, _} = error ->
-        error
-    end
-  end
-
-  defp current_binding(pool) do
-    key = binding_key(pool)
-
-    case Process.get(key) do
-      nil ->
-        with {:ok, handle} <- Pool.pick(pool) do
-          binding = {handle, Py.Native.namespace_new(elem(handle, 1)), :pool}
-          Process.put(key, binding)
-          {:ok, binding}
-        end
-
-      binding ->
-        {:ok, binding}
-    end
-  end
-
-  # The default pool's binding has a plain key (the explicit `bind/1`
-  # binding replaces it); other pools' bindings are kept per pool.
-  defp binding_key(:default), do: @binding
-  defp binding_key(pool), do: {@binding, pool}
-
-  defp closed_if_not_queued({:error, :not_queued}), do: {:error, Error.closed()}
-  defp closed_if_not_queued(result), do: result
+  defp run(request, opts), do: Py.Dispatch.run(request, opts)
 end

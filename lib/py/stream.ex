@@ -23,7 +23,7 @@ defmodule Py.Stream do
           {:halt, done}
 
         iterator ->
-          case Py.run_request({:next_chunk, iterator, chunk_size}, run_opts) do
+          case Py.Dispatch.run({:next_chunk, iterator, chunk_size}, run_opts) do
             {:ok, {items, false}} -> {items, iterator}
             {:ok, {items, true}} -> {items, {:done, iterator}}
             {:error, error} -> raise error
@@ -31,7 +31,7 @@ defmodule Py.Stream do
       end,
       fn
         {:done, _} -> :ok
-        iterator -> Py.run_request({:close, iterator}, run_opts)
+        iterator -> Py.Dispatch.run({:close, iterator}, run_opts)
       end
     )
   end

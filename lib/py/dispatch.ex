@@ -1,0 +1,170 @@
+defmodule Py.Dispatch do
+  @moduledoc false
+  # Where a request runs, and running it: an explicit `:context`, a
+  # `:pool`, the owner of an object receiver (parallel pool), or the pool a
+  # route names, through the calling process's binding there (a context of
+  # the pool and a namespace of its own on it, kept in the process
+  # dictionary). A bound context that has gone is replaced once per call.
+
+  alias Py.{Context, Error, Pool}
+  require Logger
+
+  @binding :"$py_binding"
+
+  @doc "Runs `request` where `opts` (and the caller's bindings) say."
+  def run(request, opts) do
+    opts = Py.Options.keyword!(opts)
+
+    timeout =
+      case Keyword.get(opts, :timeout) do
+        nil ->
+          Py.Config.default_timeout()
+
+        ms when is_integer(ms) and ms >= 0 ->
+          ms
+
+        :infinity ->
+          :infinity
+
+        other ->
+          raise ArgumentError,
+                "the :timeout option must be a non-negative integer or :infinity, got: #{inspect(other)}"
+      end
+
+    case Keyword.fetch(opts, :context) do
+      {:ok, context} ->
+        with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
+          case Context.run(handle, nil, request, timeout) do
+            # Its native context was closed under it (its slot was replaced
+            # or re-made) and the request never ran: renew it, once.
+            {:error, :not_queued} -> renew_and_run(handle, request, timeout)
+            result -> result
+          end
+        end
+
+      :error ->
+        case Keyword.fetch(opts, :pool) do
+          {:ok, pool} ->
+            run_bound(request, pool, timeout, true)
+
+          :error ->
+            case owned_receiver(request) do
+              %Py.Object{} = object -> Py.Object.Owner.run(object, request, timeout)
+              nil -> run_bound(request, Py.Router.pool_for(request), timeout, true)
+            end
+        end
+    end
+  end
+
+  # In the parallel pool an object is usable only in the interpreter that
+  # made it, which the caller's binding (or a route) need not be: a request
+  # on an object runs on the object's owner. In the other modes every
+  # context shares one interpreter and the request runs where the caller is
+  # bound, as any other.
+  defp owned_receiver(request) do
+    object =
+      case request do
+        {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
+        {:getattr, %Py.Object{} = object, _name, _ret} -> object
+        {:next_chunk, %Py.Object{} = object, _chunk_size} -> object
+        {:close, %Py.Object{} = object} -> object
+        {:repr, %Py.Object{} = object} -> object
+        # A stream's iterator over the iterable it got from the owner.
+        {:call, :erlang, :_iterator, [%Py.Object{} = object], _kwargs, _ret} -> object
+        _ -> nil
+      end
+
+    if object && Py.Native.mode() == :parallel, do: object
+  end
+
+  defp run_bound(request, pool, timeout, retry?) do
+    case current_binding(pool) do
+      {:ok, {handle, namespace, kind}} ->
+        case {Context.run(handle, namespace, request, timeout), kind} do
+          {{:error, :not_queued}, :pool} when retry? ->
+            # The bound pool context had stopped, was retired or its slot
+            # was re-made; the request never ran: rebind (Pool.pick renews
+            # it) and retry, with a fresh namespace.
+            Process.delete(binding_key(pool))
+            warn_namespace_lost(pool, handle)
+            run_bound(request, pool, timeout, false)
+
+          {{:error, :not_queued}, {:explicit, name}} when retry? ->
+            # Bound by name (`bind/1`) to a context that has stopped; the
+            # request never ran. Its supervisor may have restarted it under
+            # the same name: bind to that one and retry.
+            case Context.handle(name) do
+              {:ok, handle} ->
+                Process.put(binding_key(pool), {handle, nil, kind})
+                run_bound(request, pool, timeout, false)
+
+              {:error, _} = error ->
+                error
+            end
+
+          {result, _kind} ->
+            closed_if_not_queued(result)
+        end
+
+      {:error, _} = error ->
+        error
+    end
+  end
+
+  @doc "The caller's binding in `pool`, made (with a fresh namespace) if it has none."
+  def current_binding(pool) do
+    key = binding_key(pool)
+
+    case Process.get(key) do
+      nil ->
+        with {:ok, handle} <- Pool.pick(pool) do
+          binding = {handle, Py.Native.namespace_new(elem(handle, 1)), :pool}
+          Process.put(key, binding)
+          {:ok, binding}
+        end
+
+      binding ->
+        {:ok, binding}
+    end
+  end
+
+  # The default pool's binding has a plain key (the explicit `bind/1`
+  # binding replaces it); other pools' bindings are kept per pool.
+  defp binding_key(:default), do: @binding
+  defp binding_key(pool), do: {@binding, pool}
+
+  @doc "Binds the caller in `pool` to `binding` (`{handle, namespace, kind}`)."
+  def put_binding(pool, binding), do: Process.put(binding_key(pool), binding)
+
+  @doc "Drops the caller's binding in `pool`."
+  def drop_binding(pool), do: Process.delete(binding_key(pool))
+
+  @doc "Drops all the caller's bindings (with their namespaces)."
+  def drop_bindings do
+    for {key, _} <- Process.get(), key == @binding or match?({@binding, _}, key) do
+      Process.delete(key)
+    end
+
+    :ok
+  end
+
+  defp warn_namespace_lost(pool, {pid, _ref}) do
+    Logger.warning(
+      "py: the context of pool #{inspect(pool)} that #{inspect(self())} was bound to " <>
+        "(#{inspect(pid)}) was restarted or retired; this process now runs on another " <>
+        "context with a fresh Python namespace: the names it had defined there are lost"
+    )
+  end
+
+  defp renew_and_run({pid, _ref}, request, timeout) do
+    case Context.renew(pid) do
+      {:ok, handle} -> handle |> Context.run(nil, request, timeout) |> closed_if_not_queued()
+      {:error, _} -> {:error, Error.closed()}
+    end
+  catch
+    :exit, _ -> {:error, Error.closed()}
+  end
+
+  defp closed_if_not_queued({:error, :not_queued}), do: {:error, Error.closed()}
+  defp closed_if_not_queued(result), do: result
+end

@@ -11,6 +11,7 @@ defmodule Py.Application do
         # Shared state and trace handlers outlive any child process.
         Py.State.create_table()
         Py.Trace.create_table()
+        Py.Context.create_counters()
 
         children = [
           Py.Context.Registry,

@@ -31,6 +31,11 @@ defmodule Py.Config do
   def pool_size, do: positive(:pool_size, System.schedulers_online())
 
   @doc false
+  # How long (ms) a context's interrupted call may go on before the context
+  # is retired (see Py.Context); read when a context starts.
+  def retire_after, do: positive(:retire_after, 5_000)
+
+  @doc false
   # The observability and fork settings every interpreter reads as it
   # starts: call before the runtime starts.
   def configure_native do

@@ -28,6 +28,8 @@ defmodule Py.Context do
 
   use GenServer
 
+  require Logger
+
   @typedoc "A context: its pid or registered name."
   @type t :: GenServer.server()
 
@@ -44,6 +46,16 @@ defmodule Py.Context do
       thread of its own in the main interpreter instead, for modules that
       refuse sub-interpreters (numpy). Worker builds always use the main
       interpreter.
+    * `:retire_after` - milliseconds (default `config :py, retire_after:`,
+      else 5 000). A call that timed out, or whose caller died, is
+      interrupted; if it is still running this long after, it is stuck
+      where interrupts do not reach (in C: `time.sleep`, a blocking read, a
+      C extension) and the context is *retired*: it gets a fresh thread
+      (in the parallel pool, its sub-interpreter slot is replaced), calls
+      queued behind the stuck one go to healthy contexts, and the stuck
+      thread is left to end by itself if it ever returns to Python. Its
+      globals are lost. A Logger warning and the
+      `[:py, :context, :retired]` event (`Py.Telemetry`) report it.
   """
   @spec start_link(keyword) :: GenServer.on_start()
   def start_link(opts \\ []) do
@@ -66,6 +78,7 @@ defmodule Py.Context do
   defp split_options(opts) do
     {gen_opts, opts} = Keyword.split(opts, [:name])
     _ = interpreter(opts)
+    _ = retire_after(opts)
     {gen_opts, opts}
   end
 
@@ -170,6 +183,12 @@ defmodule Py.Context do
   # code called (see Py.Callbacks); they end with the call.
   defp await(%{mref: mref} = call, callbacks) do
     receive do
+      # The job never ran: its context was retired (stuck) with it queued.
+      {^mref, :not_queued, 0} ->
+        Process.demonitor(mref, [:flush])
+        stop_callbacks(callbacks)
+        {:error, :not_queued}
+
       {^mref, result, io} ->
         Process.demonitor(mref, [:flush])
         stop_callbacks(callbacks)
@@ -307,7 +326,13 @@ defmodule Py.Context do
   @impl true
   def init(opts) do
     Process.flag(:trap_exit, true)
-    state = %{ref: nil, interpreter: interpreter(opts), pool: Keyword.get(opts, :pool)}
+
+    state = %{
+      ref: nil,
+      interpreter: interpreter(opts),
+      pool: Keyword.get(opts, :pool),
+      retire_after: retire_after(opts)
+    }
 
     case open_native(state) do
       {:ok, state} -> {:ok, state}
@@ -360,10 +385,90 @@ defmodule Py.Context do
     end
   end
 
+  defp retire_after(opts) do
+    case Keyword.fetch(opts, :retire_after) do
+      {:ok, ms} when is_integer(ms) and ms > 0 ->
+        ms
+
+      {:ok, other} ->
+        raise ArgumentError,
+              "the :retire_after option must be a positive integer (milliseconds), got: " <>
+                inspect(other)
+
+      :error ->
+        Py.Config.retire_after()
+    end
+  end
+
   @impl true
   def handle_info({:EXIT, _pid, reason}, state), do: {:stop, reason, state}
 
+  # Sent by the native side when a job of this context was interrupted (its
+  # caller timed out or died): check on it after the grace period.
+  def handle_info({:py_interrupted, job}, %{ref: ref} = state) do
+    Process.send_after(self(), {:py_check_stuck, job, ref}, state.retire_after)
+    {:noreply, state}
+  end
+
+  def handle_info({:py_check_stuck, job, ref}, %{ref: ref} = state) do
+    if Py.Native.context_stuck(ref, job) do
+      {:noreply, retire(state)}
+    else
+      {:noreply, state}
+    end
+  end
+
+  # A check for a native context this process has since replaced.
+  def handle_info({:py_check_stuck, _job, _old_ref}, state), do: {:noreply, state}
+
   def handle_info(_msg, state), do: {:noreply, state}
+
+  # The thread is stuck in an interrupted call: give the context a fresh
+  # one (a fresh slot in the parallel pool). The native side answers the
+  # calls queued behind the stuck one `:not_queued`, so they run elsewhere.
+  defp retire(%{ref: ref} = state) do
+    {pool, index} = state.pool || {nil, nil}
+
+    Logger.warning(
+      "py: a call on Python context #{inspect(self())}" <>
+        if(pool, do: " (pool #{inspect(pool)}, context #{index})", else: "") <>
+        " did not return #{state.retire_after} ms after it was interrupted: it is stuck " <>
+        "where interrupts do not reach (in C code). The context gets a fresh thread and " <>
+        "its Python globals are lost; the stuck thread ends if it ever returns to Python."
+    )
+
+    Py.Native.context_retire(ref)
+    :counters.add(retired_counter(), 1, 1)
+
+    Py.Telemetry.execute(
+      [:py, :context, :retired],
+      %{count: 1, stuck_ms: state.retire_after},
+      %{context: self(), pool: pool, index: index}
+    )
+
+    case open_native(state) do
+      {:ok, state} -> state
+      {:error, error} -> exit({:shutdown, error})
+    end
+  end
+
+  @retired_key {__MODULE__, :retired}
+
+  @doc false
+  # How many contexts were retired since the application started.
+  def retired_count, do: :counters.get(retired_counter(), 1)
+
+  @doc false
+  # Made once, when the application starts.
+  def create_counters do
+    unless :persistent_term.get(@retired_key, nil) do
+      :persistent_term.put(@retired_key, :counters.new(1, [:atomics]))
+    end
+
+    :ok
+  end
+
+  defp retired_counter, do: :persistent_term.get(@retired_key)
 
   @impl true
   def terminate(_reason, %{ref: ref}) do

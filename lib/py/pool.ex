@@ -18,15 +18,26 @@ defmodule Py.Pool do
   # A supervisor of N contexts whose native handles sit in a tuple in
   # :persistent_term, so picking one costs no message.
   #
-  # A process is bound to one context on its first call (see `Py`), round
-  # robin over the pool by an :atomics counter. (Scheduler affinity was the
-  # first design, but processes spawned by one parent start on the parent's
-  # scheduler, so it piled them onto one context and serialised them.)
+  # A process is bound to one context on its first call (see `Py`): the
+  # least loaded one (jobs queued or running on its thread, as the NIF
+  # counts them; a thread stuck in an interrupted call counts as full), the
+  # scan starting at a rotating index (an :atomics counter) so that ties
+  # spread. (Scheduler affinity was the first design, but processes spawned
+  # by one parent start on the parent's scheduler, so it piled them onto
+  # one context and serialised them; plain round robin bound new processes
+  # to a context stuck in C.)
   use Supervisor
 
   @doc """
-  Starts a pool. Options: `:name` (an atom, required) and `:size` (default
-  `System.schedulers_online()`).
+  Starts a pool. Options: `:name` (an atom, required), `:size` (default
+  `System.schedulers_online()`) and `:retire_after` (ms; see
+  `Py.Context.start_link/1`).
+
+  A process is bound to the least loaded context of the pool on its first
+  call. A context whose thread is stuck in an interrupted call (in C, out
+  of reach of interrupts) is avoided at once and retired after
+  `:retire_after`: the processes bound to it move to another context, with
+  a fresh namespace, and a Logger warning says so.
   """
   def start_link(opts) do
     name = Keyword.fetch!(opts, :name)
@@ -37,7 +48,8 @@ defmodule Py.Pool do
             "a pool needs an atom :name and a positive :size, got: #{inspect(name)}, #{inspect(size)}"
     end
 
-    Supervisor.start_link(__MODULE__, {name, size})
+    context_opts = Keyword.take(opts, [:retire_after])
+    Supervisor.start_link(__MODULE__, {name, size, context_opts})
   end
 
   @doc false
@@ -50,13 +62,15 @@ defmodule Py.Pool do
   end
 
   @impl true
-  def init({name, size}) do
+  def init({name, size, context_opts}) do
     :persistent_term.put(key(name), :erlang.make_tuple(size, nil))
     :persistent_term.put(counter_key(name), :atomics.new(1, []))
 
     children =
       for index <- 0..(size - 1) do
-        Supervisor.child_spec({Py.Context, pool: {name, index}}, id: {Py.Context, index})
+        Supervisor.child_spec({Py.Context, [pool: {name, index}] ++ context_opts},
+          id: {Py.Context, index}
+        )
       end
 
     Supervisor.init(children, strategy: :one_for_one, max_restarts: 100, max_seconds: 5)
@@ -92,34 +106,49 @@ defmodule Py.Pool do
       contexts ->
         size = tuple_size(contexts)
         turn = :atomics.add_get(:persistent_term.get(counter_key(name)), 1, 1)
-        index = rem(turn, size)
-        first_alive(contexts, index, size)
+        least_loaded(contexts, rem(turn, size), size, nil)
     end
   end
 
-  # The context at `index`, or the next live one: a context that died stays
-  # in the tuple until its supervisor has restarted it.
-  defp first_alive(_contexts, _index, 0), do: {:error, Py.Error.closed()}
+  # The least loaded usable context, scanning `left` entries from `index`
+  # (the first of equals wins). A context that died stays in the tuple until
+  # its supervisor has restarted it.
+  defp least_loaded(_contexts, _index, 0, nil), do: {:error, Py.Error.closed()}
+  defp least_loaded(_contexts, _index, 0, {_load, handle}), do: {:ok, handle}
 
-  defp first_alive(contexts, index, left) do
-    case elem(contexts, index) do
-      {pid, ref} when is_pid(pid) ->
-        case usable(pid, ref) do
-          {:ok, handle} -> {:ok, handle}
-          :error -> first_alive(contexts, rem(index + 1, tuple_size(contexts)), left - 1)
-        end
+  defp least_loaded(contexts, index, left, best) do
+    best =
+      with {pid, ref} when is_pid(pid) <- elem(contexts, index),
+           {:ok, load, handle} <- load(pid, ref),
+           true <- best == nil or load < elem(best, 0) do
+        {load, handle}
+      else
+        _ -> best
+      end
 
-      nil ->
-        first_alive(contexts, rem(index + 1, tuple_size(contexts)), left - 1)
+    case best do
+      # Idle: none can be less loaded.
+      {0, handle} -> {:ok, handle}
+      _ -> least_loaded(contexts, rem(index + 1, tuple_size(contexts)), left - 1, best)
     end
   end
 
-  defp usable(pid, ref) do
+  defp load(pid, ref) do
     cond do
-      not Process.alive?(pid) -> :error
-      Py.Native.context_open(ref) -> {:ok, {pid, ref}}
+      not Process.alive?(pid) ->
+        :error
+
+      (load = Py.Native.context_load(ref)) >= 0 ->
+        {:ok, load, {pid, ref}}
+
       # Its native context was closed under it (a re-made slot): renew it.
-      true -> renew(pid)
+      true ->
+        with {:ok, {_pid, fresh} = handle} <- renew(pid),
+             load when load >= 0 <- Py.Native.context_load(fresh) do
+          {:ok, load, handle}
+        else
+          _ -> :error
+        end
     end
   end
 

@@ -12,6 +12,8 @@ rustler::atoms! {
     closed,
     cancelled,
     dequeued,
+    not_queued,
+    py_interrupted,
     sent,
     timeout,
     python,

@@ -80,16 +80,16 @@ fn context_open(ctx: ResourceArc<ContextRes>) -> bool {
     ctx.0.is_open()
 }
 
-fn new_context(main: bool) -> Result<std::sync::Arc<Context>, String> {
+fn new_context(main: bool, owner: LocalPid) -> Result<std::sync::Arc<Context>, String> {
     #[cfg(all(feature = "parallel", Py_3_12))]
     if !main {
         if let Some(runner) = slot::next() {
-            return Ok(Context::new(runner, false));
+            return Ok(Context::new(runner, false, Some(owner)));
         }
     }
     let _ = main;
     let runner = worker::spawn_main_runner(format!("py-ctx-{}", next_context_number()))?;
-    Ok(Context::new(runner, true))
+    Ok(Context::new(runner, true, Some(owner)))
 }
 
 fn next_context_number() -> u64 {
@@ -105,7 +105,7 @@ fn context_new(env: Env, interpreter: rustler::Atom) -> Term {
     if runtime::get().is_none() {
         return (atoms::error(), "the Python runtime is not started").encode(env);
     }
-    let context = match new_context(interpreter == atoms::main()) {
+    let context = match new_context(interpreter == atoms::main(), env.pid()) {
         Ok(context) => context,
         Err(message) => return (atoms::error(), message).encode(env),
     };
@@ -121,6 +121,45 @@ fn context_new(env: Env, interpreter: rustler::Atom) -> Term {
 fn context_close(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
     ctx.0.close();
     atoms::ok()
+}
+
+/// The context's load: jobs queued or running on its thread, or -1 when it
+/// is closed. A thread stuck in an interrupted job counts as `i64::MAX`.
+#[rustler::nif]
+fn context_load(ctx: ResourceArc<ContextRes>) -> i64 {
+    if ctx.0.is_open() {
+        ctx.0.runner.load()
+    } else {
+        -1
+    }
+}
+
+/// Whether `job` (an id from `{:py_interrupted, job}`) was interrupted on
+/// this context's thread and is still running there.
+#[rustler::nif]
+fn context_stuck(ctx: ResourceArc<ContextRes>, job: u64) -> bool {
+    ctx.0.runner.is_stuck_in(job)
+}
+
+/// Retires a context whose thread is stuck: the context is closed, the jobs
+/// queued on its thread are answered `:not_queued`, and the thread is left
+/// to end by itself when it returns to Python. In the parallel pool the
+/// whole slot is replaced by a fresh one (its other contexts are closed and
+/// renewed by their owners). On a dirty scheduler: a new slot starts here.
+#[rustler::nif(schedule = "DirtyIo")]
+fn context_retire(env: Env, ctx: ResourceArc<ContextRes>) -> Term {
+    let context = &ctx.0;
+    if !context.owns_runner() {
+        // A slot's runner (the only shared kind a Py.Context has).
+        #[cfg(all(feature = "parallel", Py_3_12))]
+        if let Err(message) = slot::replace(&context.runner) {
+            return (atoms::error(), message).encode(env);
+        }
+    }
+    context.close();
+    context.runner.close();
+    context.runner.fail_queued(env);
+    atoms::ok().encode(env)
 }
 
 /// Waits (on a dirty scheduler) until the context's thread has ended.
@@ -159,7 +198,7 @@ fn submit_to_owner<'a>(
     group_leader: LocalPid,
     request: Term<'a>,
 ) -> Term<'a> {
-    let context = Context::new(object.owner.clone(), false);
+    let context = Context::new(object.owner.clone(), false, None);
     queue(env, &context, None, reply_ref, group_leader, request)
 }
 
@@ -173,19 +212,22 @@ fn queue<'a>(
     group_leader: LocalPid,
     request: Term<'a>,
 ) -> Term<'a> {
-    let state = JobState::new(context.clone());
+    let handle = ResourceArc::new(JobRes(JobState::new(context.clone())));
+    // When the caller dies, the job is cancelled (see JobRes::down).
+    let _ = handle.monitor(Some(env), &env.pid());
     let owned = OwnedEnv::new();
     let job = Job {
-        state: state.clone(),
+        state: handle.0.clone(),
         reply_ref: owned.save(reply_ref),
         request: owned.save(request),
         env: owned,
         caller: env.pid(),
         group_leader,
         namespace,
+        _handle: handle.clone(),
     };
     match context.submit(job) {
-        Ok(()) => (atoms::ok(), ResourceArc::new(JobRes(state))).encode(env),
+        Ok(()) => (atoms::ok(), handle).encode(env),
         Err(()) => (atoms::error(), atoms::closed()).encode(env),
     }
 }
@@ -196,7 +238,7 @@ fn queue<'a>(
 /// its way to, the caller's mailbox).
 #[rustler::nif]
 fn cancel(env: Env, job: ResourceArc<JobRes>) -> Term {
-    match job.0.cancel() {
+    match job.0.cancel_and_tell(env) {
         Cancel::Dequeued => atoms::dequeued().encode(env),
         Cancel::Cancelled(io_requests) => (atoms::cancelled(), io_requests).encode(env),
         Cancel::AlreadySent => atoms::sent().encode(env),

@@ -71,6 +71,34 @@ pub fn recreate(index: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Puts a fresh slot in the place of `runner`'s, which is stuck (in C,
+/// out of reach of interrupts): the old runner is closed and left to end
+/// when its thread returns to Python (it then ends its interpreter as
+/// usual). Nothing if `runner` is no longer a slot (already replaced).
+pub fn replace(runner: &Arc<Runner>) -> Result<(), String> {
+    let index = {
+        let slots = SLOTS.lock();
+        match slots.iter().position(|slot| Arc::ptr_eq(slot, runner)) {
+            Some(index) => index,
+            None => return Ok(()),
+        }
+    };
+    let fresh = spawn(index)?;
+    let mut slots = SLOTS.lock();
+    if slots
+        .get(index)
+        .is_some_and(|slot| Arc::ptr_eq(slot, runner))
+    {
+        slots[index] = fresh;
+    } else {
+        // Replaced meanwhile by another caller: the fresh one is not needed.
+        drop(slots);
+        fresh.close();
+    }
+    runner.close();
+    Ok(())
+}
+
 fn spawn(index: usize) -> Result<Arc<Runner>, String> {
     let (ready_tx, ready_rx) = flume::bounded::<Result<(), String>>(1);
     let runner = Runner::spawn(format!("py-slot-{index}"), move |runner, rx| {

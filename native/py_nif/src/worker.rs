@@ -172,6 +172,15 @@ pub struct Runner {
     closed: AtomicBool,
     /// Id of the job running now; 0 when idle.
     pub current_job: AtomicU64,
+    /// Jobs queued on this runner or running on it: its load.
+    pending: AtomicI64,
+    /// Id of a running job that was cancelled (interrupted) and has not
+    /// ended yet; 0 when none. Non-zero for long means the thread is stuck
+    /// where interrupts do not reach (in C).
+    interrupted: AtomicU64,
+    /// A second receiver of the queue, for failing queued jobs from another
+    /// thread when the runner is retired while stuck.
+    rx: flume::Receiver<Msg>,
     /// Id of the context whose job runs now; 0 when idle.
     current_context: AtomicU64,
     /// Python's ident of the thread, for async interrupts.
@@ -201,6 +210,9 @@ impl Runner {
             tx,
             closed: AtomicBool::new(false),
             current_job: AtomicU64::new(0),
+            pending: AtomicI64::new(0),
+            interrupted: AtomicU64::new(0),
+            rx: rx.clone(),
             current_context: AtomicU64::new(0),
             thread_ident: AtomicU64::new(0),
             interpreter: AtomicI64::new(-1),
@@ -269,6 +281,49 @@ impl Runner {
         }
     }
 
+    /// Jobs queued or running here; a runner with an interrupted job that
+    /// has not ended counts as fully loaded (`i64::MAX`), so binding avoids
+    /// it.
+    pub fn load(&self) -> i64 {
+        if self.interrupted.load(Ordering::Acquire) != 0 {
+            i64::MAX
+        } else {
+            self.pending.load(Ordering::Acquire)
+        }
+    }
+
+    /// Whether `job` was interrupted and is still running.
+    pub fn is_stuck_in(&self, job: u64) -> bool {
+        job != 0 && self.interrupted.load(Ordering::Acquire) == job
+    }
+
+    /// Called on a BEAM thread when the runner is retired while stuck:
+    /// every job still queued is answered `:not_queued` (it never ran, so
+    /// its caller may run it elsewhere); releases stay queued for the
+    /// thread to do when it comes back.
+    pub fn fail_queued(&self, env: rustler::Env) {
+        let mut releases = Vec::new();
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Job(job) => {
+                    if job.state.transition(QUEUED, CANCELLED) {
+                        let msg = job.env.run(|own| {
+                            (job.reply_ref.load(own), atoms::not_queued(), 0)
+                                .encode(own)
+                                .in_env(env)
+                        });
+                        let _ = env.send(&job.caller, msg);
+                    }
+                }
+                Msg::Release(ptr) => releases.push(ptr),
+                Msg::Wake | Msg::CallbackReply { .. } => {}
+            }
+        }
+        for ptr in releases {
+            let _ = self.tx.send(Msg::Release(ptr));
+        }
+    }
+
     /// Waits until the thread has ended; false on timeout.
     pub fn wait_exited(&self, timeout: Duration) -> bool {
         let mut exited = self.exited.lock();
@@ -315,16 +370,20 @@ impl Runner {
                         && !job.state.ctx.closed.load(Ordering::Acquire)
                     {
                         self.run_job(py, &cache, *job);
+                    } else {
+                        job.answer_not_queued_from_thread();
                     }
                 }
             }
         }
         SERVING.with(|s| s.set(None));
-        // Closed: drop queued jobs (their callers see the owner's exit) and
-        // release what was queued for release.
+        // Closed: answer queued jobs (they never ran) and release what was
+        // queued for release.
         while let Ok(msg) = rx.try_recv() {
-            if let Msg::Release(ptr) = msg {
-                ptr.release(py);
+            match msg {
+                Msg::Release(ptr) => ptr.release(py),
+                Msg::Job(job) => job.answer_not_queued_from_thread(),
+                Msg::Wake | Msg::CallbackReply { .. } => {}
             }
         }
     }
@@ -376,6 +435,9 @@ impl Runner {
         let io_requests = io::end();
         // Under the GIL: the job is over, and an interrupt that was not
         // delivered must not reach the next one.
+        let _ =
+            self.interrupted
+                .compare_exchange(job.state.id, 0, Ordering::AcqRel, Ordering::Acquire);
         self.current_job.store(outer_job, Ordering::Release);
         self.current_context.store(outer_context, Ordering::Release);
         // SAFETY: attached; clears this thread's pending async exception.
@@ -500,18 +562,23 @@ pub struct Context {
     pub id: u64,
     pub runner: Arc<Runner>,
     pub closed: AtomicBool,
+    /// The `Py.Context` process, told when one of its jobs is interrupted
+    /// (it retires the context if the job does not end). None for the
+    /// ad-hoc contexts of requests on objects.
+    pub owner: Option<LocalPid>,
     /// Worker mode: the runner is this context's alone.
     owns_runner: bool,
     globals: Namespace,
 }
 
 impl Context {
-    pub fn new(runner: Arc<Runner>, owns_runner: bool) -> Arc<Context> {
+    pub fn new(runner: Arc<Runner>, owns_runner: bool, owner: Option<LocalPid>) -> Arc<Context> {
         Arc::new(Context {
             id: next_id(),
             globals: Namespace::new(runner.clone()),
             runner,
             closed: AtomicBool::new(false),
+            owner,
             owns_runner,
         })
     }
@@ -533,7 +600,15 @@ impl Context {
         !self.closed.load(Ordering::Acquire) && !self.runner.closed.load(Ordering::Acquire)
     }
 
+    /// Whether this context's runner is its own (worker mode, `:main`).
+    pub fn owns_runner(&self) -> bool {
+        self.owns_runner
+    }
+
+    /// Queues `job`. Counted in the runner's load from here until the job
+    /// is dropped (run, skipped or refused).
     pub fn submit(&self, job: Job) -> Result<(), ()> {
+        self.runner.pending.fetch_add(1, Ordering::AcqRel);
         if !self.is_open() {
             return Err(());
         }
@@ -593,12 +668,20 @@ pub struct JobState {
     pub ctx: Arc<Context>,
     /// Io requests sent for the job's output (see `send_to_caller`).
     io_sent: Mutex<u32>,
+    /// Set when the job is over (run, skipped or dropped).
+    ended: AtomicBool,
 }
 
 pub struct JobRes(pub Arc<JobState>);
 
+/// A job's handle watches the caller: when the caller dies, the job is
+/// cancelled as on a timeout (interrupted if running, skipped if queued).
 #[rustler::resource_impl]
-impl Resource for JobRes {}
+impl Resource for JobRes {
+    fn down<'a>(&'a self, env: rustler::Env<'a>, _pid: LocalPid, _mon: rustler::Monitor) {
+        self.0.cancel_and_tell(env);
+    }
+}
 
 pub enum Cancel {
     /// The job had not started and never will: safe to retry elsewhere.
@@ -618,6 +701,7 @@ impl JobState {
             id: next_id(),
             ctx,
             io_sent: Mutex::new(0),
+            ended: AtomicBool::new(false),
         })
     }
 
@@ -633,6 +717,17 @@ impl JobState {
         self.status.load(Ordering::SeqCst) == CANCELLED
     }
 
+    /// `cancel`, and when that interrupted a running job, a message
+    /// `{:py_interrupted, job_id}` to the context's owner, which retires the
+    /// context if the job does not end (see `Py.Context`). On a BEAM thread.
+    pub fn cancel_and_tell(&self, env: rustler::Env) -> Cancel {
+        let cancel = self.cancel();
+        if let (Cancel::Cancelled(_), Some(owner)) = (&cancel, &self.ctx.owner) {
+            let _ = env.send(owner, (atoms::py_interrupted(), self.id).encode(env));
+        }
+        cancel
+    }
+
     pub fn cancel(&self) -> Cancel {
         if self.transition(QUEUED, CANCELLED) {
             return Cancel::Dequeued;
@@ -643,6 +738,12 @@ impl JobState {
         if self.transition(RUNNING, CANCELLED) {
             let sent = *io_sent;
             drop(io_sent);
+            if !self.ended.load(Ordering::Acquire) {
+                self.ctx
+                    .runner
+                    .interrupted
+                    .store(self.id, Ordering::Release);
+            }
             self.ctx.runner.interrupt(self.id);
             // A runner waiting for a callback's answer re-checks.
             self.ctx.runner.deliver(Msg::Wake);
@@ -678,4 +779,38 @@ pub struct Job {
     pub reply_ref: SavedTerm,
     pub request: SavedTerm,
     pub namespace: Option<ResourceArc<NamespaceRes>>,
+    /// The handle the caller holds and that monitors it, kept alive while
+    /// the job is queued or running so that the caller's death still
+    /// reaches it.
+    pub _handle: ResourceArc<JobRes>,
+}
+
+impl Job {
+    /// Answers a job that never ran, and never will, `{reply_ref,
+    /// :not_queued, 0}` (unless its caller gave up on it): its caller may
+    /// run it elsewhere. On a runner thread.
+    fn answer_not_queued_from_thread(mut self) {
+        if !self.state.transition(QUEUED, CANCELLED) {
+            return;
+        }
+        let reply_ref = self.reply_ref.clone();
+        let caller = self.caller;
+        let _ = self.env.send_and_clear(&caller, |env| {
+            (reply_ref.load(env), atoms::not_queued(), 0).encode(env)
+        });
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.state.ended.store(true, Ordering::Release);
+        let runner = &self.state.ctx.runner;
+        let _ = runner.interrupted.compare_exchange(
+            self.state.id,
+            0,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        runner.pending.fetch_sub(1, Ordering::AcqRel);
+    }
 }

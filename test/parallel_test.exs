@@ -97,7 +97,15 @@ defmodule Py.ParallelTest do
       assert Py.Native.slot_recreate(index) == :ok
     end
 
-    assert {:error, %Py.Error{kind: :closed}} = Py.Context.eval(before, "1")
+    # A context whose slot went goes on with a fresh native context (its
+    # globals are gone), and says so.
+    log =
+      ExUnit.CaptureLog.capture_log(fn ->
+        assert Py.Context.eval(before, "1") == {:ok, 1}
+        assert {:error, %Py.Error{type: "NameError"}} = Py.Context.eval(before, "json")
+      end)
+
+    assert log =~ "its Python globals are lost"
 
     for _ <- 1..Py.info().slots do
       {:ok, ctx} = Py.Context.start_link()

@@ -367,6 +367,11 @@ defmodule Py.Context do
     if Py.Native.context_open(ref) do
       {:reply, {:ok, {self(), ref}}, state}
     else
+      Logger.warning(
+        "py: Python context #{inspect(self())} lost its thread (its sub-interpreter slot " <>
+          "was replaced or re-made) and goes on with a fresh one: its Python globals are lost"
+      )
+
       case open_native(state) do
         {:ok, state} -> {:reply, {:ok, {self(), state.ref}}, state}
         {:error, error} -> {:stop, error, {:error, error}, state}

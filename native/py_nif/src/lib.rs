@@ -157,8 +157,7 @@ fn context_retire(env: Env, ctx: ResourceArc<ContextRes>) -> Term {
         }
     }
     context.close();
-    context.runner.close();
-    context.runner.fail_queued(env);
+    context.runner.retire(env);
     atoms::ok().encode(env)
 }
 

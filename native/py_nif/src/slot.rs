@@ -72,9 +72,10 @@ pub fn recreate(index: usize) -> Result<(), String> {
 }
 
 /// Puts a fresh slot in the place of `runner`'s, which is stuck (in C,
-/// out of reach of interrupts): the old runner is closed and left to end
-/// when its thread returns to Python (it then ends its interpreter as
-/// usual). Nothing if `runner` is no longer a slot (already replaced).
+/// out of reach of interrupts). The caller then retires the old runner
+/// (`Runner::retire`), which ends when its thread returns to Python (it
+/// then ends its interpreter as usual). Nothing if `runner` is no longer a
+/// slot (already replaced).
 pub fn replace(runner: &Arc<Runner>) -> Result<(), String> {
     let index = {
         let slots = SLOTS.lock();
@@ -95,7 +96,6 @@ pub fn replace(runner: &Arc<Runner>) -> Result<(), String> {
         drop(slots);
         fresh.close();
     }
-    runner.close();
     Ok(())
 }
 

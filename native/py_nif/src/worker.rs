@@ -139,6 +139,8 @@ fn serve_until_answer<'py>(
             Ok(Msg::Job(nested)) => {
                 if !nested.state.ctx.closed.load(Ordering::Acquire) {
                     runner.run_job(py, cache, *nested);
+                } else if runner.retired.load(Ordering::Acquire) {
+                    nested.answer_not_queued_from_thread();
                 }
             }
             Ok(Msg::Release(ptr)) => ptr.release(py),
@@ -181,6 +183,11 @@ pub struct Runner {
     /// A second receiver of the queue, for failing queued jobs from another
     /// thread when the runner is retired while stuck.
     rx: flume::Receiver<Msg>,
+    /// Set when the runner was retired (stuck) while its contexts' owners
+    /// live on: jobs it will not run are answered `:not_queued` then. (A
+    /// runner closed because its owner died drops them: their callers see
+    /// the owner's exit.)
+    retired: AtomicBool,
     /// Id of the context whose job runs now; 0 when idle.
     current_context: AtomicU64,
     /// Python's ident of the thread, for async interrupts.
@@ -213,6 +220,7 @@ impl Runner {
             pending: AtomicI64::new(0),
             interrupted: AtomicU64::new(0),
             rx: rx.clone(),
+            retired: AtomicBool::new(false),
             current_context: AtomicU64::new(0),
             thread_ident: AtomicU64::new(0),
             interpreter: AtomicI64::new(-1),
@@ -297,11 +305,17 @@ impl Runner {
         job != 0 && self.interrupted.load(Ordering::Acquire) == job
     }
 
-    /// Called on a BEAM thread when the runner is retired while stuck:
-    /// every job still queued is answered `:not_queued` (it never ran, so
-    /// its caller may run it elsewhere); releases stay queued for the
-    /// thread to do when it comes back.
-    pub fn fail_queued(&self, env: rustler::Env) {
+    /// Retires the runner (stuck in an interrupted job): closes it, and on
+    /// this BEAM thread answers every job still queued `:not_queued` (it
+    /// never ran, so its caller may run it elsewhere); releases stay queued
+    /// for the thread to do when it comes back.
+    pub fn retire(self: &Arc<Self>, env: rustler::Env) {
+        self.retired.store(true, Ordering::Release);
+        self.close();
+        self.fail_queued(env);
+    }
+
+    fn fail_queued(&self, env: rustler::Env) {
         let mut releases = Vec::new();
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
@@ -370,7 +384,7 @@ impl Runner {
                         && !job.state.ctx.closed.load(Ordering::Acquire)
                     {
                         self.run_job(py, &cache, *job);
-                    } else {
+                    } else if self.retired.load(Ordering::Acquire) {
                         job.answer_not_queued_from_thread();
                     }
                 }
@@ -382,8 +396,10 @@ impl Runner {
         while let Ok(msg) = rx.try_recv() {
             match msg {
                 Msg::Release(ptr) => ptr.release(py),
-                Msg::Job(job) => job.answer_not_queued_from_thread(),
-                Msg::Wake | Msg::CallbackReply { .. } => {}
+                Msg::Job(job) if self.retired.load(Ordering::Acquire) => {
+                    job.answer_not_queued_from_thread()
+                }
+                Msg::Job(_) | Msg::Wake | Msg::CallbackReply { .. } => {}
             }
         }
     }

@@ -51,6 +51,15 @@ defmodule Bench do
     figure
   end
 
+  # The load average, printed at the start and the end of a run: the
+  # figures are only as good as the machine was quiet.
+  def load_average do
+    case File.read("/proc/loadavg") do
+      {:ok, text} -> text |> String.split() |> Enum.take(3) |> Enum.join(" ")
+      {:error, _} -> "unknown"
+    end
+  end
+
   defp json(v) when is_atom(v), do: json(Atom.to_string(v))
   defp json(v) when is_binary(v), do: ~s(") <> String.replace(v, ~s("), ~s(\\")) <> ~s(")
   defp json(v) when is_integer(v), do: Integer.to_string(v)
@@ -64,6 +73,13 @@ defmodule Bench.Echo do
 end
 
 :ok = Py.exec("def ident(x):\n    return x")
+info = Py.info()
+
+IO.puts(
+  "# py bench: Python #{info.python_version}, #{info.mode}, Elixir #{System.version()}, " <>
+    "OTP #{System.otp_release()}; load average at the start: #{Bench.load_average()}"
+)
+
 {:ok, ident} = Py.eval("ident", %{}, return: :object)
 figures = []
 
@@ -337,6 +353,7 @@ figures = [
   Bench.emit(%{id: "B1_views", value: mib * 1.048576 / b1_views, unit: "MB/s"}) | figures
 ]
 
+IO.puts("# load average at the end: #{Bench.load_average()}")
 IO.puts("\n| id | callers | value | unit | mode | python |\n|---|---|---|---|---|---|")
 
 for f <- Enum.reverse(figures) do

@@ -114,7 +114,9 @@ setup_root() {
   root_ensure "$name" "${ROOT_SUITE[$name]}" "${packages[@]}" || return 1
   for version in ${ROOT_PYTHONS[$name]}; do
     local venv="/opt/venvs/py${version/./}"
-    [ -x "$ROOTS_DIR/$name$venv/bin/python" ] &&
+    # (bin/python links to the root's /usr/bin/python3.X: test the venv's
+    # own file from the host, and the interpreter inside the root.)
+    [ -f "$ROOTS_DIR/$name$venv/pyvenv.cfg" ] &&
       root_exec "$name" "$venv/bin/python" -c "import numpy" >/dev/null 2>&1 && continue
     root_say "creating $venv in .roots/$name from python$version (with numpy)"
     root_exec "$name" sh -c "rm -rf $venv && python$version -m venv $venv" \

@@ -116,13 +116,17 @@ setup_root() {
     local venv="/opt/venvs/py${version/./}"
     # (bin/python links to the root's /usr/bin/python3.X: test the venv's
     # own file from the host, and the interpreter inside the root.)
-    [ -f "$ROOTS_DIR/$name$venv/pyvenv.cfg" ] &&
+    if [ -f "$ROOTS_DIR/$name$venv/pyvenv.cfg" ]; then
+      [ -f "$ROOTS_DIR/$name$venv/.no-numpy-wheel" ] && continue
       root_exec "$name" "$venv/bin/python" -c "import numpy" >/dev/null 2>&1 && continue
+    fi
     root_say "creating $venv in .roots/$name from python$version (with numpy)"
     root_exec "$name" sh -c "rm -rf $venv && python$version -m venv $venv" \
       >>"$ROOTS_DIR/$name.log" 2>&1 || { echo "python$version -m venv failed"; return 1; }
     root_exec "$name" "$venv/bin/python" -m pip install --disable-pip-version-check -q \
-      --only-binary=:all: numpy >>"$ROOTS_DIR/$name.log" 2>&1 ||
+      --only-binary=:all: numpy >>"$ROOTS_DIR/$name.log" 2>&1 || {
       root_say "WARNING: no numpy wheel for Python $version; its numpy tests will be EXCLUDED"
+      touch "$ROOTS_DIR/$name$venv/.no-numpy-wheel"
+    }
   done
 }

@@ -46,8 +46,6 @@ defmodule Py.ProcessGuardTest do
      finally:
          os.close(r); os.close(w)
      """},
-    {"faulthandler.register(SIGUSR1)",
-     "import faulthandler, signal; faulthandler.register(signal.SIGUSR1)"},
     {"signal.alarm(1)", "import signal; signal.alarm(1)"},
     {"signal.setitimer(ITIMER_REAL, 1)",
      "import signal; signal.setitimer(signal.ITIMER_REAL, 1.0)"},
@@ -101,6 +99,21 @@ defmodule Py.ProcessGuardTest do
       """)
 
     assert Py.eval("refused") == {:ok, @vm_signals}
+    assert Py.eval("1 + 1") == {:ok, 2}
+  end
+
+  test "faulthandler.register for a signal the VM owns is refused (where faulthandler loads)" do
+    case Py.exec("import faulthandler, signal; faulthandler.register(signal.SIGUSR1)") do
+      {:error, %Py.Error{type: "erlang.ProcessExitNotAllowedError", message: message}} ->
+        assert message =~ "faulthandler.register(SIGUSR1, ...)"
+
+      {:error, %Py.Error{type: "ImportError", message: message}} ->
+        # CPython does not load faulthandler in sub-interpreters (the
+        # parallel pool's slots): nothing there can register a handler.
+        assert Py.Native.slot_count() > 0
+        assert message =~ "faulthandler"
+    end
+
     assert Py.eval("1 + 1") == {:ok, 2}
   end
 

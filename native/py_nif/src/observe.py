@@ -97,8 +97,7 @@ _SIGNAL_HINT = (
 )
 _HANDLER_HINT = (
     "the VM owns this signal (it handles or deliberately ignores it). Leave it "
-    "to the VM (Erlang's "
-    "os:set_signal/2 chooses what it does)"
+    "to the VM (Erlang's os:set_signal/2 chooses what it does)"
 )
 _TIMER_HINT = (
     "the signal this timer raises later ends that process. Use a timeout instead "
@@ -155,7 +154,6 @@ def _named(guard, original):
 
 def _guard_process():
     import builtins
-    import faulthandler
     import io
     import os
     import signal
@@ -287,7 +285,13 @@ def _guard_process():
 
     patch([signal], "signal", handler_guard("signal.signal"))
     patch([signal], "siginterrupt", handler_guard("signal.siginterrupt"))
-    patch([faulthandler], "register", handler_guard("faulthandler.register"))
+    try:
+        import faulthandler
+    except ImportError:
+        # Not in sub-interpreters (the parallel pool's slots).
+        pass
+    else:
+        patch([faulthandler], "register", handler_guard("faulthandler.register"))
 
     def wakeup_guard(original):
         # Not per signal: the fd Python's own handlers write to. Python

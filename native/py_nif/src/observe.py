@@ -147,8 +147,10 @@ def _index(value):
 def _named(guard, original):
     guard.__name__ = original.__name__
     guard.__qualname__ = getattr(original, "__qualname__", original.__name__)
-    guard.__doc__ = original.__doc__
-    guard.__wrapped__ = original
+    guard.__doc__ = (
+        "Checked by py's process guard (config :py, allow_process_exit).\n\n"
+        + (original.__doc__ or "")
+    )
     return guard
 
 

@@ -289,15 +289,16 @@ defmodule Py.ProcessGuardTest do
     script = """
     Application.put_env(:py, :allow_process_exit, true)
     {:ok, _} = Application.ensure_all_started(:py)
-    IO.puts("started")
     Py.exec("import os; os._exit(3)")
     IO.puts("still running")
     """
 
     {output, status} = System.cmd("elixir", ["-pa", ebin, "-e", script], stderr_to_stdout: true)
 
+    # Only os._exit(3) gives status 3 (a failed start or a raise gives 1).
+    # Output written just before is not asserted: the VM may end before
+    # its stdout is flushed.
     assert status == 3, output
-    assert output =~ "started"
     refute output =~ "still running"
   end
 end

@@ -36,16 +36,17 @@ defmodule Py.Config do
   def retire_after, do: positive(:retire_after, 5_000)
 
   @doc false
-  # The observability and fork settings every interpreter reads as it
-  # starts: call before the runtime starts.
+  # The observability, fork and process guard settings every interpreter
+  # reads as it starts: call before the runtime starts.
   def configure_native do
     level = Application.get_env(:py, :log_level, :warning)
     levelno = Py.Logger.levelno!(level, "config :py, log_level")
     tracing = boolean(:tracing)
     allow_fork = boolean(:allow_fork)
+    allow_process_exit = boolean(:allow_process_exit)
     Py.Logger.put_level(level)
     :persistent_term.put({Py.Trace, :enabled}, tracing)
-    Py.Native.observe_configure(levelno, tracing, allow_fork)
+    Py.Native.observe_configure(levelno, tracing, allow_fork, allow_process_exit)
   end
 
   defp boolean(key) do

@@ -47,7 +47,7 @@ defmodule Py.Native do
   def await_live_objects(_limit, _timeout_ms), do: err()
   def venv_set(_spec), do: err()
   def venv_current, do: err()
-  def observe_configure(_log_level, _tracing, _allow_fork), do: err()
+  def observe_configure(_log_level, _tracing, _allow_fork, _allow_process_exit), do: err()
   def log_level_set(_level), do: err()
   def tracing_set(_on), do: err()
   def sink_set(_pid), do: err()

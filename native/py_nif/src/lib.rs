@@ -297,11 +297,17 @@ fn venv_current() -> Option<String> {
 }
 
 /// Settings each interpreter reads as it starts: the log level (Python's
-/// level number, -1 for off), tracing on or off, and whether Python code may
-/// fork or exec. Call before `runtime_start`.
+/// level number, -1 for off), tracing on or off, whether Python code may
+/// fork or exec, and whether it may end or signal the VM's process (the
+/// process guard off). Call before `runtime_start`.
 #[rustler::nif]
-fn observe_configure(log_level: i64, tracing: bool, allow_fork: bool) -> rustler::Atom {
-    observe::configure(log_level, tracing, allow_fork);
+fn observe_configure(
+    log_level: i64,
+    tracing: bool,
+    allow_fork: bool,
+    allow_process_exit: bool,
+) -> rustler::Atom {
+    observe::configure(log_level, tracing, allow_fork, allow_process_exit);
     atoms::ok()
 }
 

@@ -1,7 +1,7 @@
 # The observability half of the `erlang` module, run in its namespace in
-# every interpreter right after bootstrap.py: the fork policy, logging to
-# Elixir's Logger, trace spans, the shared state functions and the memory
-# helpers behind Py.Memory. `_emit`, `_settings`, `_span_begin` and
+# every interpreter right after bootstrap.py: the fork policy, the process
+# guard, logging to Elixir's Logger, trace spans, the shared state functions
+# and the memory helpers behind Py.Memory. `_emit`, `_settings`, `_span_begin` and
 # `_call_internal` are builtins injected by the NIF.
 import contextvars as _contextvars
 import logging as _logging
@@ -64,6 +64,330 @@ def _block_fork():
 
 if not _settings()[1]:
     _block_fork()
+
+# ------------------------------------------------------------ process guard
+# Python runs inside the BEAM's OS process: ending that process, signalling
+# it, taking over the signals the VM handles or closing its stdio ends or
+# disturbs the whole VM. Unless `config :py, allow_process_exit: true`, the
+# functions below are replaced, in `os` and `posix` (the same functions under
+# two names), `signal`, `faulthandler` and `io`/`builtins`, with checks that
+# raise ProcessExitNotAllowedError. sys.exit() is not touched: SystemExit is
+# an ordinary exception that reaches the caller as an error.
+
+
+class ProcessExitNotAllowedError(PermissionError):
+    """Raised by py's process guard instead of ending or disturbing the
+    Erlang VM's OS process: os._exit, os.abort, os.kill/os.killpg aimed at
+    the VM's process (group), signal.raise_signal, signal.pthread_kill,
+    signal handlers for the signals the VM owns, signal.alarm/setitimer, and
+    closing or replacing file descriptors 0, 1 and 2. Raise an exception (or
+    sys.exit(), an ordinary error in py) instead, stop the VM from Elixir
+    (System.stop/1), or allow them with
+    `config :py, allow_process_exit: true`."""
+
+
+_EXIT_HINT = (
+    "this would end the whole VM, not just this Python code. Raise an "
+    "exception instead (sys.exit() raises SystemExit, an ordinary error in py), "
+    "or stop the VM from Elixir with System.stop/1"
+)
+_SIGNAL_HINT = (
+    "a signal sent to that process ends or disturbs the whole VM. "
+    "Signal other processes only, and stop the VM from Elixir with System.stop/1"
+)
+_HANDLER_HINT = (
+    "the VM owns this signal (it handles or deliberately ignores it). Leave it "
+    "to the VM (Erlang's os:set_signal/2 chooses what it does)"
+)
+_TIMER_HINT = (
+    "the signal this timer raises later ends that process. Use a timeout instead "
+    "(a call's timeout: option, threading.Timer)"
+)
+_STDIO_HINT = (
+    "file descriptors 0, 1 and 2 are the VM's own stdin, stdout and stderr. "
+    "print() and sys.stdout already go to the caller's group leader; to wrap one "
+    "of them, pass closefd=False (or work on an os.dup() copy)"
+)
+
+# The signals the BEAM owns. Measured on a running VM (/proc/self/status):
+# ERTS catches SIGINT (the break handler), SIGQUIT, SIGUSR1 (crash dump) and
+# SIGTERM (init:stop) at start, and ignores SIGPIPE (a write to a closed
+# socket returns EPIPE instead of killing the VM), SIGCHLD and SIGFPE.
+# Erlang's os:set_signal/2 hands SIGHUP, SIGABRT, SIGALRM, SIGUSR2 and
+# SIGTSTP (and the others above) to the VM's signal server at runtime, and
+# the terminal driver catches SIGWINCH and SIGCONT in an interactive shell.
+# A Python handler (or faulthandler's) would replace the VM's, or, for an
+# ignored signal, turn a harmless event into a crash.
+_VM_SIGNAL_NAMES = (
+    "SIGINT", "SIGQUIT", "SIGUSR1", "SIGTERM", "SIGPIPE", "SIGCHLD", "SIGFPE",
+    "SIGHUP", "SIGABRT", "SIGALRM", "SIGUSR2", "SIGTSTP", "SIGWINCH", "SIGCONT",
+)
+
+
+def _refuse(what, hint):
+    raise ProcessExitNotAllowedError(
+        what + " is refused by py's process guard: Python runs inside the Erlang "
+        "VM's OS process, so " + hint + ". To allow it anyway, set "
+        "`config :py, allow_process_exit: true`."
+    )
+
+
+def _index(value):
+    # The int behind an argument (ints, IntEnum signals, __index__ objects);
+    # None when there is none: the original function then raises its own
+    # TypeError.
+    import operator
+
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _named(guard, original):
+    guard.__name__ = original.__name__
+    guard.__qualname__ = getattr(original, "__qualname__", original.__name__)
+    guard.__doc__ = (
+        "Checked by py's process guard (config :py, allow_process_exit).\n\n"
+        + (original.__doc__ or "")
+    )
+    return guard
+
+
+def _guard_process():
+    import builtins
+    import io
+    import os
+    import signal
+    import sys
+
+    vm_signals = frozenset(
+        int(getattr(signal, name)) for name in _VM_SIGNAL_NAMES if hasattr(signal, name)
+    )
+
+    def ours(pid):
+        # Does kill(pid, ...) reach the VM's process? 0 is our process group,
+        # -1 every process we may signal (us too), -pgid a group; on Linux a
+        # thread id of ours reaches the whole process.
+        if pid in (0, -1) or pid == os.getpid():
+            return True
+        if pid < 0:
+            return -pid == os.getpgrp()
+        return os.path.exists("/proc/self/task/%d" % pid)
+
+    def name(sig):
+        try:
+            return signal.Signals(sig).name
+        except (TypeError, ValueError):
+            return repr(sig)
+
+    def stdio(fd):
+        return fd is not None and 0 <= fd <= 2
+
+    def patch(modules, name, make):
+        for module in modules:
+            original = getattr(module, name, None)
+            if original is not None:
+                setattr(module, name, _named(make(original), original))
+
+    posix = [m for m in (os, sys.modules.get("posix")) if m is not None]
+
+    # -- ending the process
+    def exit_guard(original):
+        def _exit(*args, **kwargs):
+            _refuse("os._exit()", _EXIT_HINT)
+
+        return _exit
+
+    def abort_guard(original):
+        def abort(*args, **kwargs):
+            _refuse("os.abort()", _EXIT_HINT)
+
+        return abort
+
+    patch(posix, "_exit", exit_guard)
+    patch(posix, "abort", abort_guard)
+
+    # -- signals to the VM's process (signal 0 sends nothing: allowed)
+    def kill_guard(original):
+        def kill(pid, sig, /):
+            p, s = _index(pid), _index(sig)
+            if p is not None and s != 0 and ours(p):
+                _refuse("os.kill(%d, %s) (the VM's own process)" % (p, name(sig)), _SIGNAL_HINT)
+            return original(pid, sig)
+
+        return kill
+
+    def killpg_guard(original):
+        def killpg(pgid, sig, /):
+            g, s = _index(pgid), _index(sig)
+            # killpg(1, ...) is kill(-1, ...): every process we may signal.
+            if g is not None and s != 0 and g in (0, 1, os.getpgrp()):
+                _refuse("os.killpg(%d, %s) (the VM's process group)" % (g, name(sig)), _SIGNAL_HINT)
+            return original(pgid, sig)
+
+        return killpg
+
+    patch(posix, "kill", kill_guard)
+    patch(posix, "killpg", killpg_guard)
+
+    def raise_guard(original):
+        def raise_signal(signalnum, /):
+            if _index(signalnum) != 0:
+                _refuse("signal.raise_signal(%s)" % name(signalnum), _SIGNAL_HINT)
+            return original(signalnum)
+
+        return raise_signal
+
+    def pthread_kill_guard(original):
+        # A pthread id always names a thread of this process: the VM's.
+        def pthread_kill(thread_id, signalnum, /):
+            if _index(signalnum) != 0:
+                _refuse("signal.pthread_kill(..., %s)" % name(signalnum), _SIGNAL_HINT)
+            return original(thread_id, signalnum)
+
+        return pthread_kill
+
+    def pidfd_guard(original):
+        def pidfd_send_signal(pidfd, sig, siginfo=None, flags=0, /):
+            fd = _index(pidfd)
+            if fd is not None and _index(sig) != 0:
+                pid = None
+                try:
+                    with _open("/proc/self/fdinfo/%d" % fd) as f:
+                        for line in f:
+                            if line.startswith("Pid:"):
+                                pid = int(line.split()[1])
+                except (OSError, ValueError):
+                    pass
+                if pid is not None and pid > 0 and ours(pid):
+                    _refuse(
+                        "signal.pidfd_send_signal(..., %s) (the VM's own process)" % name(sig),
+                        _SIGNAL_HINT,
+                    )
+            return original(pidfd, sig, siginfo, flags)
+
+        return pidfd_send_signal
+
+    patch([signal], "raise_signal", raise_guard)
+    patch([signal], "pthread_kill", pthread_kill_guard)
+    patch([signal], "pidfd_send_signal", pidfd_guard)
+
+    # -- handlers for the signals the VM owns
+    def handler_guard(what):
+        def make(original):
+            def guard(signalnum, *args, **kwargs):
+                if _index(signalnum) in vm_signals:
+                    _refuse("%s(%s, ...)" % (what, name(signalnum)), _HANDLER_HINT)
+                return original(signalnum, *args, **kwargs)
+
+            return guard
+
+        return make
+
+    patch([signal], "signal", handler_guard("signal.signal"))
+    patch([signal], "siginterrupt", handler_guard("signal.siginterrupt"))
+    try:
+        import faulthandler
+    except ImportError:
+        # Not in sub-interpreters (the parallel pool's slots).
+        pass
+    else:
+        patch([faulthandler], "register", handler_guard("faulthandler.register"))
+
+    def wakeup_guard(original):
+        # Not per signal: the fd Python's own handlers write to. Python
+        # installs no handlers in py, so only turning it off (-1) is allowed.
+        def set_wakeup_fd(fd, /, *args, **kwargs):
+            if _index(fd) != -1:
+                _refuse("signal.set_wakeup_fd(%r)" % (fd,), _HANDLER_HINT)
+            return original(fd, *args, **kwargs)
+
+        return set_wakeup_fd
+
+    patch([signal], "set_wakeup_fd", wakeup_guard)
+
+    # -- timers whose signal (SIGALRM, SIGVTALRM, SIGPROF) ends the process:
+    # no Python handler can be installed for it in py. Cancelling is allowed.
+    def alarm_guard(original):
+        def alarm(seconds, /):
+            if _index(seconds) != 0:
+                _refuse("signal.alarm(%r)" % (seconds,), _TIMER_HINT)
+            return original(seconds)
+
+        return alarm
+
+    def setitimer_guard(original):
+        def setitimer(which, seconds, interval=0.0, /):
+            if seconds != 0:
+                _refuse("signal.setitimer(%r, %r)" % (which, seconds), _TIMER_HINT)
+            return original(which, seconds, interval)
+
+        return setitimer
+
+    patch([signal], "alarm", alarm_guard)
+    patch([signal], "setitimer", setitimer_guard)
+
+    # -- the VM's stdin, stdout and stderr
+    def close_guard(original):
+        def close(fd):
+            if stdio(_index(fd)):
+                _refuse("os.close(%r)" % (fd,), _STDIO_HINT)
+            return original(fd)
+
+        return close
+
+    def closerange_guard(original):
+        def closerange(fd_low, fd_high, /):
+            low, high = _index(fd_low), _index(fd_high)
+            if low is not None and high is not None and max(low, 0) < min(high, 3):
+                _refuse("os.closerange(%r, %r)" % (fd_low, fd_high), _STDIO_HINT)
+            return original(fd_low, fd_high)
+
+        return closerange
+
+    def dup2_guard(original):
+        def dup2(fd, fd2, inheritable=True):
+            target = _index(fd2)
+            if stdio(target) and _index(fd) != target:
+                _refuse("os.dup2(%r, %r)" % (fd, fd2), _STDIO_HINT)
+            return original(fd, fd2, inheritable)
+
+        return dup2
+
+    def login_tty_guard(original):
+        # Makes fd the process's stdin, stdout and stderr (and a new session).
+        def login_tty(fd, /):
+            _refuse("os.login_tty(%r)" % (fd,), _STDIO_HINT)
+
+        return login_tty
+
+    patch(posix, "close", close_guard)
+    patch(posix, "closerange", closerange_guard)
+    patch(posix, "dup2", dup2_guard)
+    patch(posix, "login_tty", login_tty_guard)
+
+    # open(1) and os.fdopen(1) close fd 1 when the file is closed or
+    # collected, unless closefd=False (os.fdopen goes through io.open).
+    _open = io.open
+
+    def open_guard(original):
+        def open(file, *args, **kwargs):
+            if type(file) is int and 0 <= file <= 2:
+                closefd = args[5] if len(args) > 5 else kwargs.get("closefd", True)
+                if closefd:
+                    _refuse("open(%d) without closefd=False" % file, _STDIO_HINT)
+            return original(file, *args, **kwargs)
+
+        return open
+
+    guarded_open = _named(open_guard(_open), _open)
+    io.open = guarded_open
+    builtins.open = guarded_open
+
+
+if not _settings()[2]:
+    _guard_process()
 
 # ------------------------------------------------------------ logging
 

@@ -1,6 +1,6 @@
 //! Observability plumbing: Python log records and trace spans on their way
 //! to Elixir, the settings every interpreter reads at start-up (log level,
-//! tracing, the fork policy), and the sink for events from Python threads
+//! tracing, the fork policy, the process guard), and the sink for events from Python threads
 //! that run outside any call.
 //!
 //! An event raised by code running in a call goes to the process that made
@@ -31,6 +31,7 @@ static LOG_LEVEL: AtomicI64 = AtomicI64::new(30);
 static LOG_GENERATION: AtomicU64 = AtomicU64::new(0);
 static TRACING: AtomicBool = AtomicBool::new(false);
 static ALLOW_FORK: AtomicBool = AtomicBool::new(false);
+static ALLOW_PROCESS_EXIT: AtomicBool = AtomicBool::new(false);
 static SPAN_IDS: AtomicU64 = AtomicU64::new(1);
 static SINK: RwLock<Option<LocalPid>> = RwLock::new(None);
 
@@ -39,11 +40,12 @@ thread_local! {
 }
 
 /// Settings read by each interpreter as it starts (call before the runtime
-/// starts for `allow_fork` to apply everywhere).
-pub fn configure(log_level: i64, tracing: bool, allow_fork: bool) {
+/// starts for `allow_fork` and `allow_process_exit` to apply everywhere).
+pub fn configure(log_level: i64, tracing: bool, allow_fork: bool, allow_process_exit: bool) {
     set_log_level(log_level);
     TRACING.store(tracing, Ordering::Release);
     ALLOW_FORK.store(allow_fork, Ordering::Release);
+    ALLOW_PROCESS_EXIT.store(allow_process_exit, Ordering::Release);
 }
 
 pub fn set_log_level(level: i64) {
@@ -181,10 +183,11 @@ builtin!(
 builtin!(
     SETTINGS_DEF,
     c"_settings",
-    c"_settings() -> (log_level, allow_fork): internal",
+    c"_settings() -> (log_level, allow_fork, allow_process_exit): internal",
     |py, _| {
         let level = LOG_LEVEL.load(Ordering::Acquire);
-        let value = (level, allow_fork()).into_pyobject(py)?;
+        let exit = ALLOW_PROCESS_EXIT.load(Ordering::Acquire);
+        let value = (level, allow_fork(), exit).into_pyobject(py)?;
         Ok(value.into_any().unbind())
     }
 );

@@ -122,6 +122,84 @@ defmodule Py.CallbackTest do
     assert Process.info(self(), :messages) == {:messages, []}
   end
 
+  describe "a callback process that exits by a signal" do
+    # Each returns the erlang.Error text Python caught, in a caller that
+    # must survive (it used to be linked to the callback process).
+    defp caught(code) do
+      Py.exec("""
+      import erlang
+      def catch_exit(f):
+          try:
+              f()
+              return None
+          except erlang.Error as e:
+              return str(e)
+      """)
+
+      Py.eval(code)
+    end
+
+    test "Process.exit(self(), :kill) inside the function" do
+      Py.register_function(:suicide, fn -> Process.exit(self(), :kill) end)
+      assert {:ok, message} = caught("catch_exit(erlang.suicide)")
+      assert message =~ "suicide"
+      assert message =~ "killed"
+      assert Py.eval("erlang.double(4)") == {:ok, 8}
+      assert Process.info(self(), :messages) == {:messages, []}
+    end
+
+    test "killed from outside, uncaught in Python" do
+      test = self()
+
+      Py.register_function(:wait_for_kill, fn ->
+        send(test, {:callback_pid, self()})
+        Process.sleep(:infinity)
+      end)
+
+      task = Task.async(fn -> Py.eval("__import__('erlang').wait_for_kill()") end)
+      assert_receive {:callback_pid, pid}, 5_000
+      Process.exit(pid, :kill)
+
+      assert {:error, %Py.Error{type: "erlang.Error", message: message}} = Task.await(task)
+      assert message =~ "killed"
+    end
+
+    test "a linked process crashing, with a caller that traps exits" do
+      Process.flag(:trap_exit, true)
+
+      Py.register_function(:linked_crash, fn ->
+        spawn_link(fn -> exit(:linked_failure) end)
+        Process.sleep(:infinity)
+      end)
+
+      assert {:ok, message} = caught("catch_exit(erlang.linked_crash)")
+      assert message =~ "linked_failure"
+      assert Process.info(self(), :messages) == {:messages, []}
+    end
+
+    test "on an explicit context, nested in another callback" do
+      {:ok, ctx} = Py.Context.start_link()
+      Py.register_function(:suicide2, fn -> Process.exit(self(), :kill) end)
+
+      Py.register_function(:outer, fn ->
+        Py.Context.eval!(ctx, "catch_exit(__import__('erlang').suicide2)")
+      end)
+
+      :ok =
+        Py.Context.exec(ctx, """
+        import erlang
+        def catch_exit(f):
+            try:
+                f()
+            except erlang.Error as e:
+                return str(e)
+        """)
+
+      assert {:ok, message} = Py.Context.eval(ctx, "erlang.outer()")
+      assert message =~ "killed"
+    end
+  end
+
   test "unregister_function removes a name" do
     Py.register_function(:temporary, fn -> :ok end)
     assert Py.eval("__import__('erlang').temporary()") == {:ok, "ok"}

@@ -163,11 +163,11 @@ defmodule Py.Context do
   # and cancels the job at the deadline.
   def await_reply(tag, job, timeout, group_leader) do
     deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
-    await(%{mref: tag, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, [])
+    await(%{mref: tag, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, %{})
   end
 
   # `callbacks` are the processes running Elixir functions that the Python
-  # code called (see Py.Callbacks); they end with the call.
+  # code called (see Py.Callbacks), by monitor; they end with the call.
   defp await(%{mref: mref} = call, callbacks) do
     receive do
       {^mref, result, io} ->
@@ -185,8 +185,13 @@ defmodule Py.Context do
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} ->
-        pid = Py.Callbacks.spawn_callback(handle, name, args)
-        await(call, [pid | callbacks])
+        {pid, cb_ref} = Py.Callbacks.spawn_callback(handle, name, args)
+        await(call, Map.put(callbacks, cb_ref, {pid, handle, name}))
+
+      {:DOWN, cb_ref, :process, _, reason} when is_map_key(callbacks, cb_ref) ->
+        {{_pid, handle, name}, callbacks} = Map.pop(callbacks, cb_ref)
+        if reason != :normal, do: Py.Callbacks.exited(handle, name, reason)
+        await(call, callbacks)
 
       {:DOWN, ^mref, _, _, _} ->
         stop_callbacks(callbacks)
@@ -213,19 +218,12 @@ defmodule Py.Context do
   defp remaining(:infinity), do: :infinity
   defp remaining(deadline), do: max(deadline - now(), 0)
 
-  # Callback processes are linked to us; unlink before killing them, and
-  # drop the exit of one that had already ended (a caller that traps exits
-  # would get it).
-  defp stop_callbacks(pids) do
-    Enum.each(pids, fn pid ->
-      Process.unlink(pid)
+  # Callback processes are monitored: drop the monitors (and a `DOWN`
+  # already in the mailbox), then kill them.
+  defp stop_callbacks(callbacks) do
+    Enum.each(callbacks, fn {cb_ref, {pid, _handle, _name}} ->
+      Process.demonitor(cb_ref, [:flush])
       Process.exit(pid, :kill)
-
-      receive do
-        {:EXIT, ^pid, _} -> :ok
-      after
-        0 -> :ok
-      end
     end)
   end
 

@@ -34,7 +34,8 @@ defmodule Py do
 
   Every call accepts:
 
-    * `:timeout` - milliseconds (or `:infinity`) to wait for the result.
+    * `:timeout` - milliseconds (any non-negative integer, also past
+      `receive`'s 2^32 - 1 limit) or `:infinity` to wait for the result.
       Default: `config :py, timeout:`, else 30 000. On expiry the running
       Python code is interrupted (an `erlang.Interrupted` exception is raised
       in it), the caller gets a `:timeout` error and the context goes on
@@ -256,10 +257,24 @@ defmodule Py do
   linked to the caller. A task can be awaited once.
   """
   @spec await(Task.t(), timeout) :: result(term)
-  def await(%Task{} = task, timeout \\ nil) do
-    timeout = timeout || Py.Config.default_timeout()
+  def await(task, timeout \\ nil)
 
-    case Task.yield(task, timeout) do
+  def await(%Task{} = task, timeout) do
+    timeout =
+      case timeout do
+        nil ->
+          Py.Config.default_timeout()
+
+        ms when (is_integer(ms) and ms >= 0) or ms == :infinity ->
+          ms
+
+        other ->
+          raise ArgumentError,
+                "Py.await/2 takes a timeout in milliseconds (a non-negative integer) or " <>
+                  ":infinity, got: #{inspect(other)}"
+      end
+
+    case yield(task, timeout) do
       {:ok, result} ->
         result
 
@@ -283,6 +298,25 @@ defmodule Py do
          }}
     end
   end
+
+  def await(other, _timeout) do
+    raise ArgumentError,
+          "Py.await/2 takes the Task that Py.async_call/4 returned, got: #{inspect(other)}"
+  end
+
+  # Task.yield/2 (a `receive ... after`) takes at most 2^32 - 1 ms: a longer
+  # wait is made of several.
+  @max_after 4_294_967_295
+  defp yield(task, ms) when is_integer(ms) and ms > @max_after do
+    deadline = System.monotonic_time(:millisecond) + ms
+
+    case Task.yield(task, @max_after) do
+      nil -> yield(task, max(deadline - System.monotonic_time(:millisecond), 0))
+      result -> result
+    end
+  end
+
+  defp yield(task, timeout), do: Task.yield(task, timeout)
 
   @doc """
   Fire and forget: runs `call/4` in the background and returns `:ok` at

@@ -203,20 +203,30 @@ defmodule Py.Context do
         end
     after
       remaining(call.deadline) ->
-        Process.demonitor(mref, [:flush])
-        stop_callbacks(callbacks)
+        if expired?(call.deadline), do: give_up(call, callbacks), else: await(call, callbacks)
+    end
+  end
 
-        case Py.Native.cancel(call.job) do
-          :dequeued -> {:error, Py.Error.timeout(call.timeout)}
-          {:cancelled, io} -> drop_late(call, io, Py.Error.timeout(call.timeout))
-          :sent -> receive_sent(call)
-        end
+  defp give_up(%{mref: mref} = call, callbacks) do
+    Process.demonitor(mref, [:flush])
+    stop_callbacks(callbacks)
+
+    case Py.Native.cancel(call.job) do
+      :dequeued -> {:error, Py.Error.timeout(call.timeout)}
+      {:cancelled, io} -> drop_late(call, io, Py.Error.timeout(call.timeout))
+      :sent -> receive_sent(call)
     end
   end
 
   defp now, do: System.monotonic_time(:millisecond)
+
+  # `receive ... after` takes at most 2^32 - 1 ms: a longer wait is made of
+  # several, each ending with a look at the deadline.
+  @max_after 4_294_967_295
   defp remaining(:infinity), do: :infinity
-  defp remaining(deadline), do: max(deadline - now(), 0)
+  defp remaining(deadline), do: min(max(deadline - now(), 0), @max_after)
+  defp expired?(:infinity), do: false
+  defp expired?(deadline), do: now() >= deadline
 
   # Callback processes are monitored: drop the monitors (and a `DOWN`
   # already in the mailbox), then kill them.
@@ -296,7 +306,8 @@ defmodule Py.Context do
       {:io_reply, ^mref, _} -> wait_io(mref, gl_ref, count - 1, deadline)
       {:DOWN, ^gl_ref, _, _, _} -> :ok
     after
-      remaining(deadline) -> :ok
+      remaining(deadline) ->
+        if expired?(deadline), do: :ok, else: wait_io(mref, gl_ref, count, deadline)
     end
   end
 

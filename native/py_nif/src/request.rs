@@ -301,12 +301,37 @@ fn kwargs_dict<'py>(py: Python<'py>, kwargs: Term) -> JobResult<Option<Bound<'py
         return Ok(None);
     }
     let dict = PyDict::new(py);
-    for (k, v) in pairs {
-        let key = text(k, "keyword argument name")?;
-        let value = to_py(py, v, 1).map_err(|e| e.at(|| format!("keyword argument {key}")))?;
+    for (k, v) in &pairs {
+        let key = text(*k, "keyword argument name")?;
+        let value = to_py(py, *v, 1).map_err(|e| e.at(|| format!("keyword argument {key}")))?;
         dict.set_item(PyString::new(py, &key), value)?;
     }
+    if dict.len() != pairs.len() {
+        return Err(repeated_name(&pairs));
+    }
     Ok(Some(dict))
+}
+
+/// The first name given twice in kwargs or bindings (`"x"` and `:x`, or a
+/// keyword list with `x:` twice): Python would keep one value. Looked for
+/// only once the sizes differ.
+fn repeated_name(pairs: &[(Term, Term)]) -> Failure {
+    let mut seen: std::collections::HashMap<String, Term> = std::collections::HashMap::new();
+    for (k, _) in pairs {
+        let Ok(key) = text(*k, "keyword argument name") else {
+            continue;
+        };
+        if let Some(first) = seen.get(&key) {
+            return Failure::conversion(format!(
+                "the name {key} is given twice in the keyword arguments or bindings \
+                 (as {first:?} and {k:?}), so one value would be lost; give it once"
+            ));
+        }
+        seen.insert(key, *k);
+    }
+    Failure::conversion(
+        "a name is given twice in the keyword arguments or bindings; give each once",
+    )
 }
 
 /// The namespace itself, or a copy of it with `bindings` added.

@@ -145,8 +145,11 @@ defmodule Py do
     do: bang(call_method(object, name, args, opts))
 
   @doc """
-  The Python `repr()` of a `%Py.Object{}` (or of any value, converted
-  first).
+  The Python `repr()` of a `%Py.Object{}` or of any value, converted first
+  (so an atom or a string is a `str`, not a module name).
+
+      {:ok, "42"} = Py.repr(42)
+      {:ok, "{'a': [1, None]}"} = Py.repr(%{"a" => [1, nil]})
   """
   @spec repr(term, keyword) :: result(String.t())
   def repr(object, opts \\ []), do: run({:repr, object}, opts)
@@ -239,6 +242,7 @@ defmodule Py do
   """
   @spec async_call(name | Py.Object.t(), name | nil, list, keyword) :: Task.t()
   def async_call(module, function, args \\ [], opts \\ []) do
+    check_call_options!(opts)
     inherited = Py.Callbacks.inheritance()
 
     Task.async(fn ->
@@ -324,6 +328,7 @@ defmodule Py do
   """
   @spec cast(name | Py.Object.t(), name | nil, list, keyword) :: :ok
   def cast(module, function, args \\ [], opts \\ []) do
+    check_call_options!(opts)
     inherited = Py.Callbacks.inheritance()
 
     spawn(fn ->
@@ -360,14 +365,47 @@ defmodule Py do
   See `docs/callbacks.md`.
   """
   @spec register_function(name, function) :: :ok
-  def register_function(name, fun) when (is_atom(name) or is_binary(name)) and is_function(fun),
-    do: Py.Callbacks.register(name, fun)
+  def register_function(name, fun) do
+    callback_name!(name, "register_function/2")
+
+    unless is_function(fun) do
+      raise ArgumentError,
+            "Py.register_function/2 takes a function (fn ... end or &Mod.fun/arity) as " <>
+              "its second argument, got: #{inspect(fun)}; for a module and function name " <>
+              "use Py.register_function/3"
+    end
+
+    Py.Callbacks.register(name, fun)
+  end
 
   @doc "Like `register_function/2`, calling `module.function(args...)`."
   @spec register_function(name, module, atom) :: :ok
-  def register_function(name, module, function)
-      when (is_atom(name) or is_binary(name)) and is_atom(module) and is_atom(function),
-      do: Py.Callbacks.register(name, {module, function})
+  def register_function(name, module, function) do
+    callback_name!(name, "register_function/3")
+
+    unless is_atom(module) and module not in [nil, true, false] and is_atom(function) and
+             function not in [nil, true, false] do
+      raise ArgumentError,
+            "Py.register_function/3 takes a module and a function name, both atoms " <>
+              "(Py.register_function(:upcase, String, :upcase)), got: " <>
+              "#{inspect(module)}, #{inspect(function)}"
+    end
+
+    Py.Callbacks.register(name, {module, function})
+  end
+
+  # The name Python calls a function by: an atom (not nil, true or false,
+  # which read as None/True/False) or a string.
+  defp callback_name!(name, _function) when is_binary(name), do: name
+
+  defp callback_name!(name, _function) when is_atom(name) and name not in [nil, true, false],
+    do: name
+
+  defp callback_name!(name, function) do
+    raise ArgumentError,
+          "Py.#{function} takes the name Python calls the function by, an atom or a " <>
+            "string (not nil, true or false), got: #{inspect(name)}"
+  end
 
   @doc "Removes a function registered with `register_function/2`."
   @spec unregister_function(name) :: :ok
@@ -528,6 +566,48 @@ defmodule Py do
     end
   end
 
+  defp timeout!(opts) do
+    case Keyword.get(opts, :timeout) do
+      nil ->
+        Py.Config.default_timeout()
+
+      ms when is_integer(ms) and ms >= 0 ->
+        ms
+
+      :infinity ->
+        :infinity
+
+      other ->
+        raise ArgumentError,
+              "the :timeout option must be a non-negative integer or :infinity, got: #{inspect(other)}"
+    end
+  end
+
+  # The options of a call run in another process (async_call/4, cast/4):
+  # checked here, in the caller, so that a bad one raises here rather than
+  # crashing that process (and, linked, the caller).
+  defp check_call_options!(opts) do
+    opts = Py.Options.keyword!(opts)
+    _ = timeout!(opts)
+    _ = ret(opts)
+
+    case Keyword.fetch(opts, :context) do
+      {:ok, context} -> Py.Options.context!(context)
+      :error -> :ok
+    end
+
+    case Keyword.get(opts, :kwargs, []) do
+      kwargs when is_list(kwargs) or is_map(kwargs) ->
+        :ok
+
+      other ->
+        raise ArgumentError,
+              "the :kwargs option must be a keyword list or a map, got: #{inspect(other)}"
+    end
+
+    :ok
+  end
+
   defp bang({:ok, value}), do: value
   defp bang({:error, error}), do: raise(error)
 
@@ -537,21 +617,7 @@ defmodule Py do
   defp run(request, opts) do
     opts = Py.Options.keyword!(opts)
 
-    timeout =
-      case Keyword.get(opts, :timeout) do
-        nil ->
-          Py.Config.default_timeout()
-
-        ms when is_integer(ms) and ms >= 0 ->
-          ms
-
-        :infinity ->
-          :infinity
-
-        other ->
-          raise ArgumentError,
-                "the :timeout option must be a non-negative integer or :infinity, got: #{inspect(other)}"
-      end
+    timeout = timeout!(opts)
 
     case Keyword.fetch(opts, :context) do
       {:ok, context} ->

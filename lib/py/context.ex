@@ -64,15 +64,18 @@ defmodule Py.Context do
   # Bad options raise here, in the caller, not in `init/1` (which would
   # exit a linked caller with a less clear reason).
   defp split_options(opts) do
-    {gen_opts, opts} = Keyword.split(opts, [:name])
+    {gen_opts, opts} = Keyword.split(keyword!(opts), [:name])
     _ = interpreter(opts)
     {gen_opts, opts}
   end
 
+  defp keyword!(opts),
+    do: Py.Options.keyword!(opts, "Py.Context.start_link/1", "[name: MyApp.Python]")
+
   @doc false
   def child_spec(opts) do
     %{
-      id: Keyword.get(opts, :name, __MODULE__),
+      id: Keyword.get(keyword!(opts), :name, __MODULE__),
       start: {__MODULE__, :start_link, [opts]},
       shutdown: 10_000
     }
@@ -84,10 +87,16 @@ defmodule Py.Context do
   context's thread to end (code blocked in C, for example a long
   `time.sleep`, may outlive that wait; the thread then ends when it
   returns to Python).
+
+  Stopping a context that is not running (it has stopped or died, or no
+  process has that name) returns `:ok`: the context is stopped either way.
   """
   @spec stop(t, term, timeout) :: :ok
   def stop(context, reason \\ :normal, timeout \\ :infinity) do
-    GenServer.stop(context, reason, timeout)
+    GenServer.stop(Py.Options.context!(context), reason, timeout)
+  catch
+    :exit, :noproc -> :ok
+    :exit, {:noproc, _} -> :ok
   end
 
   @doc "`Py.call/4` on this context."

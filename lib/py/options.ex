@@ -18,6 +18,18 @@ defmodule Py.Options do
   end
 
   @doc false
+  # The same, for the options of `function`, with an example of them.
+  def keyword!(opts, function, example) do
+    if is_list(opts) and Keyword.keyword?(opts) do
+      opts
+    else
+      raise ArgumentError,
+            "the options of #{function} must be a keyword list, for example #{example}, " <>
+              "got: " <> inspect(opts)
+    end
+  end
+
+  @doc false
   # A context: a pid or the name it was started under (an atom,
   # `{:global, term}` or `{:via, module, term}`).
   def context!(context) when is_pid(context), do: context

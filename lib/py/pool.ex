@@ -29,21 +29,30 @@ defmodule Py.Pool do
   `System.schedulers_online()`).
   """
   def start_link(opts) do
-    name = Keyword.fetch!(opts, :name)
+    {name, size} = options!(opts)
+    Supervisor.start_link(__MODULE__, {name, size})
+  end
+
+  defp options!(opts) do
+    opts = Py.Options.keyword!(opts, "Py.Pool.start_link/1", "[name: :io, size: 4]")
+    name = Keyword.get(opts, :name)
     size = Keyword.get(opts, :size, System.schedulers_online())
 
-    unless is_atom(name) and is_integer(size) and size > 0 do
+    unless is_atom(name) and name not in [nil, true, false] and is_integer(size) and size > 0 do
       raise ArgumentError,
-            "a pool needs an atom :name and a positive :size, got: #{inspect(name)}, #{inspect(size)}"
+            "a pool needs an atom :name and a positive :size, for example " <>
+              "[name: :io, size: 4], got: name #{inspect(name)}, size #{inspect(size)}"
     end
 
-    Supervisor.start_link(__MODULE__, {name, size})
+    {name, size}
   end
 
   @doc false
   def child_spec(opts) do
+    {name, _size} = options!(opts)
+
     %{
-      id: {__MODULE__, Keyword.fetch!(opts, :name)},
+      id: {__MODULE__, name},
       start: {__MODULE__, :start_link, [opts]},
       type: :supervisor
     }

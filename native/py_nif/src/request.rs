@@ -5,7 +5,7 @@
 //! - `{:eval, code, bindings, ret}`
 //! - `{:exec, code}`
 //! - `{:getattr, target, name, ret}`
-//! - `{:repr, target}`
+//! - `{:repr, value}`: repr() of any value, converted (an object is itself)
 //! - `{:next_chunk, iterator, count}`: up to `count` items, `{items, done}`
 //! - `{:close, target}`: calls `target.close()` if it has one
 //!
@@ -135,7 +135,9 @@ pub fn execute<'a, 'py>(
             Ok(atoms::nil().encode(env))
         }
         [_, target] if tag == atoms::repr() => {
-            let target = resolve_target(py, *target)?;
+            // Any value, converted (a %Py.Object{} is the object itself);
+            // not a module name.
+            let target = to_py(py, *target, 0).map_err(|e| e.at(|| "the value".to_string()))?;
             let repr = target.repr()?;
             Ok(repr.to_str()?.encode(env))
         }

@@ -355,7 +355,8 @@ defmodule Py do
   `erlang.call("name", ...)` all call it, with arguments and result
   converted as everywhere else. The function runs in a process of its own
   (with the caller's group leader and bindings), so it may call Python again,
-  even on the same context, to any depth:
+  even on the same context, nested about 1,600 levels deep (490 on Python 3.12;
+  see `docs/callbacks.md`):
 
       Py.register_function(:double, fn x -> 2 * x end)
       {:ok, 42} = Py.eval("__import__('erlang').double(21)")

@@ -91,6 +91,39 @@ defmodule Py.CallbackTest do
     assert Py.Context.eval(ctx, "level(20)") == {:ok, 20}
   end
 
+  test "callbacks nest 1,000 deep (400 on 3.12); past the limit it is a RecursionError" do
+    {:ok, ctx} = Py.Context.start_link()
+
+    :ok =
+      Py.Context.exec(
+        ctx,
+        "import erlang, sys\ndef level(n):\n    return 0 if n == 0 else erlang.deep_down(n - 1) + 1"
+      )
+
+    Py.register_function(:deep_down, fn n -> Py.Context.eval!(ctx, "level(n)", %{n: n}) end)
+    # Three Python frames a level: the default limit (1,000) ended this
+    # near 330 levels. CPython 3.12 also has a fixed C recursion limit
+    # (1,500, three a level), which ends it near 490 (docs/callbacks.md).
+    assert Py.Context.eval(ctx, "sys.getrecursionlimit()") == {:ok, 5000}
+    deep = if String.starts_with?(Py.info().python_version, "3.12."), do: 400, else: 1000
+    assert Py.Context.eval(ctx, "level(#{deep})", %{}, timeout: 120_000) == {:ok, deep}
+
+    # Past the limit (lowered here, so the failure is cheap to build): an
+    # error that names RecursionError, and the context goes on.
+    :ok = Py.Context.exec(ctx, "sys.setrecursionlimit(200)")
+
+    try do
+      assert {:error, %Py.Error{type: "erlang.Error", message: message}} =
+               Py.Context.eval(ctx, "level(100)", %{}, timeout: 120_000)
+
+      assert message =~ "RecursionError"
+    after
+      :ok = Py.Context.exec(ctx, "sys.setrecursionlimit(5000)")
+    end
+
+    assert Py.Context.eval(ctx, "level(20)") == {:ok, 20}
+  end
+
   test "erlang.send sends messages; erlang.self is the caller; pids are dict keys" do
     me = self()
     :ok = Py.exec("import erlang")

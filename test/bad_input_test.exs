@@ -101,7 +101,10 @@ defmodule Py.BadInputTest do
       Py.await(task, -5)
     end
 
-    assert_raise ArgumentError, ~r/got: :soon/, fn -> Py.await(task, :soon) end
+    assert_raise ArgumentError, ~r/got: :soon/, fn ->
+      Py.await(task, :erlang.binary_to_atom("soon"))
+    end
+
     assert Py.await(task) == {:ok, 2.0}
   end
 
@@ -137,11 +140,11 @@ defmodule Py.BadInputTest do
     end
 
     assert_raise ArgumentError, ~r/takes a function .* got: :notfun/, fn ->
-      Py.register_function(:x, :notfun)
+      Py.register_function(:x, Process.get(:no_such_key, :notfun))
     end
 
     assert_raise ArgumentError, ~r/a module and a function name.*"String"/, fn ->
-      Py.register_function(:x, "String", :upcase)
+      Py.register_function(:x, Process.get(:no_such_key, "String"), :upcase)
     end
   end
 

@@ -91,6 +91,39 @@ defmodule Py.CallbackTest do
     assert Py.Context.eval(ctx, "level(20)") == {:ok, 20}
   end
 
+  test "callbacks nest 1,000 deep (400 on 3.12); past the limit it is a RecursionError" do
+    {:ok, ctx} = Py.Context.start_link()
+
+    :ok =
+      Py.Context.exec(
+        ctx,
+        "import erlang, sys\ndef level(n):\n    return 0 if n == 0 else erlang.deep_down(n - 1) + 1"
+      )
+
+    Py.register_function(:deep_down, fn n -> Py.Context.eval!(ctx, "level(n)", %{n: n}) end)
+    # Three Python frames a level: the default limit (1,000) ended this
+    # near 330 levels. CPython 3.12 also has a fixed C recursion limit
+    # (1,500, three a level), which ends it near 490 (docs/callbacks.md).
+    assert Py.Context.eval(ctx, "sys.getrecursionlimit()") == {:ok, 5000}
+    deep = if String.starts_with?(Py.info().python_version, "3.12."), do: 400, else: 1000
+    assert Py.Context.eval(ctx, "level(#{deep})", %{}, timeout: 120_000) == {:ok, deep}
+
+    # Past the limit (lowered here, so the failure is cheap to build): an
+    # error that names RecursionError, and the context goes on.
+    :ok = Py.Context.exec(ctx, "sys.setrecursionlimit(200)")
+
+    try do
+      assert {:error, %Py.Error{type: "erlang.Error", message: message}} =
+               Py.Context.eval(ctx, "level(100)", %{}, timeout: 120_000)
+
+      assert message =~ "RecursionError"
+    after
+      :ok = Py.Context.exec(ctx, "sys.setrecursionlimit(5000)")
+    end
+
+    assert Py.Context.eval(ctx, "level(20)") == {:ok, 20}
+  end
+
   test "erlang.send sends messages; erlang.self is the caller; pids are dict keys" do
     me = self()
     :ok = Py.exec("import erlang")
@@ -120,6 +153,84 @@ defmodule Py.CallbackTest do
     Py.register_function(:ident, fn x -> x end)
     assert Py.eval("[__import__('erlang').ident(i) for i in range(3)]") == {:ok, [0, 1, 2]}
     assert Process.info(self(), :messages) == {:messages, []}
+  end
+
+  describe "a callback process that exits by a signal" do
+    # Each returns the erlang.Error text Python caught, in a caller that
+    # must survive (it used to be linked to the callback process).
+    defp caught(code) do
+      Py.exec("""
+      import erlang
+      def catch_exit(f):
+          try:
+              f()
+              return None
+          except erlang.Error as e:
+              return str(e)
+      """)
+
+      Py.eval(code)
+    end
+
+    test "Process.exit(self(), :kill) inside the function" do
+      Py.register_function(:suicide, fn -> Process.exit(self(), :kill) end)
+      assert {:ok, message} = caught("catch_exit(erlang.suicide)")
+      assert message =~ "suicide"
+      assert message =~ "killed"
+      assert Py.eval("erlang.double(4)") == {:ok, 8}
+      assert Process.info(self(), :messages) == {:messages, []}
+    end
+
+    test "killed from outside, uncaught in Python" do
+      test = self()
+
+      Py.register_function(:wait_for_kill, fn ->
+        send(test, {:callback_pid, self()})
+        Process.sleep(:infinity)
+      end)
+
+      task = Task.async(fn -> Py.eval("__import__('erlang').wait_for_kill()") end)
+      assert_receive {:callback_pid, pid}, 5_000
+      Process.exit(pid, :kill)
+
+      assert {:error, %Py.Error{type: "erlang.Error", message: message}} = Task.await(task)
+      assert message =~ "killed"
+    end
+
+    test "a linked process crashing, with a caller that traps exits" do
+      Process.flag(:trap_exit, true)
+
+      Py.register_function(:linked_crash, fn ->
+        spawn_link(fn -> exit(:linked_failure) end)
+        Process.sleep(:infinity)
+      end)
+
+      assert {:ok, message} = caught("catch_exit(erlang.linked_crash)")
+      assert message =~ "linked_failure"
+      assert Process.info(self(), :messages) == {:messages, []}
+    end
+
+    test "on an explicit context, nested in another callback" do
+      {:ok, ctx} = Py.Context.start_link()
+      Py.register_function(:suicide2, fn -> Process.exit(self(), :kill) end)
+
+      Py.register_function(:outer, fn ->
+        Py.Context.eval!(ctx, "catch_exit(__import__('erlang').suicide2)")
+      end)
+
+      :ok =
+        Py.Context.exec(ctx, """
+        import erlang
+        def catch_exit(f):
+            try:
+                f()
+            except erlang.Error as e:
+                return str(e)
+        """)
+
+      assert {:ok, message} = Py.Context.eval(ctx, "erlang.outer()")
+      assert message =~ "killed"
+    end
   end
 
   test "unregister_function removes a name" do

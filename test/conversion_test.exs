@@ -221,6 +221,49 @@ defmodule Py.ConversionTest do
     assert large =~ "same Elixir term"
   end
 
+  test "Elixir keys that are one Python key are an error naming both, not a lost value" do
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} =
+             Py.eval("v", %{v: %{:a => 1, "a" => 2}})
+
+    assert msg =~ "same Python dict key ('a')"
+    assert msg =~ ~s(<<"a">>)
+
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} =
+             Py.eval("v", %{v: %{1 => :x, 1.0 => :y}})
+
+    assert msg =~ "the map keys 1 and 1.0"
+
+    # Nested, and in a large (hash) map.
+    big = Map.new(1..100, fn i -> {"k#{i}", i} end) |> Map.put(:k7, 0)
+
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} =
+             Py.call(:builtins, :len, [[big]])
+
+    assert msg =~ "'k7'"
+
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} =
+             Py.eval("v", %{v: MapSet.new([1, 1.0, true])})
+
+    assert msg =~ "the MapSet members"
+    assert msg =~ "same Python set member"
+
+    for kwargs <- [%{"sep" => "-", :sep => "+"}, [sep: "-", sep: "+"], [{"sep", "-"}, sep: "+"]] do
+      assert {:error, %Py.Error{kind: :conversion, message: msg}} =
+               Py.call(:builtins, :print, ["a", "b"], kwargs: kwargs)
+
+      assert msg =~ "the name sep is given twice"
+    end
+
+    assert {:error, %Py.Error{kind: :conversion, message: msg}} =
+             Py.eval("x", %{"x" => 1, :x => 2})
+
+    assert msg =~ "the name x is given twice"
+
+    # No collision: all kept.
+    assert Py.eval("len(v)", %{v: %{:a => 1, "b" => 2, 1 => 3, 2.5 => 4}}) == {:ok, 4}
+    assert Py.eval("len(v)", %{v: MapSet.new([1, 2.5, "1", :one])}) == {:ok, 4}
+  end
+
   test "unhashable map keys are reported" do
     assert {:error, %Py.Error{kind: :conversion, message: msg}} = Py.eval("v", %{v: %{[1] => 2}})
     assert msg =~ "cannot be a Python dict key"

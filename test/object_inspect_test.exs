@@ -90,4 +90,48 @@ defmodule Py.ObjectInspectTest do
     assert {:messages, []} = Process.info(self(), :messages)
     assert {:ok, "<object object at" <> _} = Py.Object.owner_repr(obj, @patience)
   end
+
+  test "a handle that is not live inspects as released, at once, never recursing", %{ctx: ctx} do
+    before = Py.Object.live_count()
+
+    # The only live copy dies with the task; the binary keeps a stale copy.
+    binary =
+      Task.async(fn ->
+        {:ok, obj} = Py.Context.eval(ctx, "object()", %{}, return: :object)
+        :erlang.term_to_binary(obj)
+      end)
+      |> Task.await()
+
+    assert Py.Object.await_live_count(before)
+    stale = :erlang.binary_to_term(binary)
+
+    # Before the fix the repr process crashed and its crash report
+    # inspected the object again, forever: these never returned.
+    inspected =
+      Task.async(fn ->
+        [
+          inspect(stale),
+          inspect(%Py.Object{ref: nil, type: "int"}),
+          inspect(%Py.Object{ref: make_ref(), type: "int"}),
+          inspect(%Py.Object{ref: :not_a_ref, type: nil}),
+          inspect(%{stale | type: nil})
+        ]
+      end)
+      |> Task.await(@patience)
+
+    assert inspected == [
+             "#Py.Object<released object>",
+             "#Py.Object<released int>",
+             "#Py.Object<released int>",
+             "#Py.Object<released>",
+             "#Py.Object<released>"
+           ]
+
+    for bad <- [stale, %Py.Object{ref: nil, type: "int"}] do
+      assert {:error, %Py.Error{kind: :conversion}} = Py.repr(bad)
+      assert {:error, %Py.Error{kind: :conversion}} = Py.Object.owner_repr(bad, @patience)
+    end
+
+    assert {:messages, []} = Process.info(self(), :messages)
+  end
 end

@@ -73,4 +73,50 @@ defmodule Py.TimeoutTest do
       Process.exit(silent, :kill)
     end
   end
+
+  # Returns once `pid` waits in a `receive` (or has exited); no timer.
+  defp await_waiting(pid) do
+    case Process.info(pid, :status) do
+      {:status, :waiting} ->
+        :ok
+
+      nil ->
+        :ok
+
+      _ ->
+        :erlang.yield()
+        await_waiting(pid)
+    end
+  end
+
+  # A timeout of 2^32 ms or more is a valid (long) wait. A `receive ...
+  # after` takes at most 2^32 - 1 ms: these raised ErlangError
+  # :timeout_value as soon as the caller waited with nothing in its mailbox.
+  # The Python code here waits for the channel, which is fed only once the
+  # caller waits.
+  test "timeouts of 2^32 ms and more wait, in a call and in Py.await/2" do
+    ch = Py.Channel.new()
+    test = self()
+
+    feeder =
+      spawn_link(fn ->
+        for n <- 1..3 do
+          receive do
+            :next -> await_waiting(test)
+          end
+
+          :ok = Py.Channel.send(ch, n)
+        end
+      end)
+
+    send(feeder, :next)
+    assert Py.eval("ch.receive()", %{ch: ch}, timeout: 2 ** 32) == {:ok, 1}
+
+    send(feeder, :next)
+    assert Py.eval("ch.receive()", %{ch: ch}, timeout: 2 ** 40) == {:ok, 2}
+
+    task = Py.async_call(:builtins, :eval, ["ch.receive()", %{"ch" => ch}])
+    send(feeder, :next)
+    assert Py.await(task, 2 ** 40) == {:ok, 3}
+  end
 end

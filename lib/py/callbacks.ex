@@ -24,16 +24,31 @@ defmodule Py.Callbacks do
   end
 
   @doc false
-  # Runs a callback in a process of its own (linked to the caller, which
-  # keeps waiting for its Python call), with the caller's bindings and group
-  # leader, so Python called from the callback runs on the same context.
+  # Runs a callback in a process of its own, monitored (not linked) by the
+  # caller, which keeps waiting for its Python call; with the caller's
+  # bindings and group leader, so Python called from the callback runs on
+  # the same context. Returns `{pid, monitor}`. A process that ends without
+  # answering (killed, a linked process crashed) is answered for by the
+  # caller (`exited/3`), so its exit never reaches the caller.
   def spawn_callback(handle, name, args) do
     inherited = inheritance()
 
-    spawn_link(fn ->
+    spawn_monitor(fn ->
       inherit(inherited)
       Py.Native.callback_reply(handle, run(name, args))
     end)
+  end
+
+  @doc false
+  # The answer for a callback whose process exited (any reason but
+  # :normal) before answering; Python raises it as erlang.Error. An answer
+  # that was already sent wins (the native side keeps the first).
+  def exited(handle, name, reason) do
+    message =
+      "the process running the Elixir function #{inspect(name)} exited: " <>
+        Exception.format_exit(reason)
+
+    Py.Native.callback_reply(handle, {:error, message})
   end
 
   @doc false

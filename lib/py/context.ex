@@ -76,16 +76,19 @@ defmodule Py.Context do
   # Bad options raise here, in the caller, not in `init/1` (which would
   # exit a linked caller with a less clear reason).
   defp split_options(opts) do
-    {gen_opts, opts} = Keyword.split(opts, [:name])
+    {gen_opts, opts} = Keyword.split(keyword!(opts), [:name])
     _ = interpreter(opts)
     _ = retire_after(opts)
     {gen_opts, opts}
   end
 
+  defp keyword!(opts),
+    do: Py.Options.keyword!(opts, "Py.Context.start_link/1", "[name: MyApp.Python]")
+
   @doc false
   def child_spec(opts) do
     %{
-      id: Keyword.get(opts, :name, __MODULE__),
+      id: Keyword.get(keyword!(opts), :name, __MODULE__),
       start: {__MODULE__, :start_link, [opts]},
       shutdown: 10_000
     }
@@ -97,10 +100,16 @@ defmodule Py.Context do
   context's thread to end (code blocked in C, for example a long
   `time.sleep`, may outlive that wait; the thread then ends when it
   returns to Python).
+
+  Stopping a context that is not running (it has stopped or died, or no
+  process has that name) returns `:ok`: the context is stopped either way.
   """
   @spec stop(t, term, timeout) :: :ok
   def stop(context, reason \\ :normal, timeout \\ :infinity) do
-    GenServer.stop(context, reason, timeout)
+    GenServer.stop(Py.Options.context!(context), reason, timeout)
+  catch
+    :exit, :noproc -> :ok
+    :exit, {:noproc, _} -> :ok
   end
 
   @doc "`Py.call/4` on this context."
@@ -176,11 +185,11 @@ defmodule Py.Context do
   # and cancels the job at the deadline.
   def await_reply(tag, job, timeout, group_leader) do
     deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
-    await(%{mref: tag, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, [])
+    await(%{mref: tag, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, %{})
   end
 
   # `callbacks` are the processes running Elixir functions that the Python
-  # code called (see Py.Callbacks); they end with the call.
+  # code called (see Py.Callbacks), by monitor; they end with the call.
   defp await(%{mref: mref} = call, callbacks) do
     receive do
       # The job never ran: its context was retired (stuck) with it queued.
@@ -204,8 +213,13 @@ defmodule Py.Context do
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} ->
-        pid = Py.Callbacks.spawn_callback(handle, name, args)
-        await(call, [pid | callbacks])
+        {pid, cb_ref} = Py.Callbacks.spawn_callback(handle, name, args)
+        await(call, Map.put(callbacks, cb_ref, {pid, handle, name}))
+
+      {:DOWN, cb_ref, :process, _, reason} when is_map_key(callbacks, cb_ref) ->
+        {{_pid, handle, name}, callbacks} = Map.pop(callbacks, cb_ref)
+        if reason != :normal, do: Py.Callbacks.exited(handle, name, reason)
+        await(call, callbacks)
 
       {:DOWN, ^mref, _, _, _} ->
         stop_callbacks(callbacks)
@@ -217,34 +231,37 @@ defmodule Py.Context do
         end
     after
       remaining(call.deadline) ->
-        Process.demonitor(mref, [:flush])
-        stop_callbacks(callbacks)
+        if expired?(call.deadline), do: give_up(call, callbacks), else: await(call, callbacks)
+    end
+  end
 
-        case Py.Native.cancel(call.job) do
-          :dequeued -> {:error, Py.Error.timeout(call.timeout)}
-          {:cancelled, io} -> drop_late(call, io, Py.Error.timeout(call.timeout))
-          :sent -> receive_sent(call)
-        end
+  defp give_up(%{mref: mref} = call, callbacks) do
+    Process.demonitor(mref, [:flush])
+    stop_callbacks(callbacks)
+
+    case Py.Native.cancel(call.job) do
+      :dequeued -> {:error, Py.Error.timeout(call.timeout)}
+      {:cancelled, io} -> drop_late(call, io, Py.Error.timeout(call.timeout))
+      :sent -> receive_sent(call)
     end
   end
 
   defp now, do: System.monotonic_time(:millisecond)
+
+  # `receive ... after` takes at most 2^32 - 1 ms: a longer wait is made of
+  # several, each ending with a look at the deadline.
+  @max_after 4_294_967_295
   defp remaining(:infinity), do: :infinity
-  defp remaining(deadline), do: max(deadline - now(), 0)
+  defp remaining(deadline), do: min(max(deadline - now(), 0), @max_after)
+  defp expired?(:infinity), do: false
+  defp expired?(deadline), do: now() >= deadline
 
-  # Callback processes are linked to us; unlink before killing them, and
-  # drop the exit of one that had already ended (a caller that traps exits
-  # would get it).
-  defp stop_callbacks(pids) do
-    Enum.each(pids, fn pid ->
-      Process.unlink(pid)
+  # Callback processes are monitored: drop the monitors (and a `DOWN`
+  # already in the mailbox), then kill them.
+  defp stop_callbacks(callbacks) do
+    Enum.each(callbacks, fn {cb_ref, {pid, _handle, _name}} ->
+      Process.demonitor(cb_ref, [:flush])
       Process.exit(pid, :kill)
-
-      receive do
-        {:EXIT, ^pid, _} -> :ok
-      after
-        0 -> :ok
-      end
     end)
   end
 
@@ -317,7 +334,8 @@ defmodule Py.Context do
       {:io_reply, ^mref, _} -> wait_io(mref, gl_ref, count - 1, deadline)
       {:DOWN, ^gl_ref, _, _, _} -> :ok
     after
-      remaining(deadline) -> :ok
+      remaining(deadline) ->
+        if expired?(deadline), do: :ok, else: wait_io(mref, gl_ref, count, deadline)
     end
   end
 

@@ -15,21 +15,7 @@ defmodule Py.Dispatch do
   def run(request, opts) do
     opts = Py.Options.keyword!(opts)
 
-    timeout =
-      case Keyword.get(opts, :timeout) do
-        nil ->
-          Py.Config.default_timeout()
-
-        ms when is_integer(ms) and ms >= 0 ->
-          ms
-
-        :infinity ->
-          :infinity
-
-        other ->
-          raise ArgumentError,
-                "the :timeout option must be a non-negative integer or :infinity, got: #{inspect(other)}"
-      end
+    timeout = Py.Options.timeout!(opts)
 
     case Keyword.fetch(opts, :context) do
       {:ok, context} ->

@@ -103,8 +103,16 @@ defmodule Py.Install do
             "the :installer option must be :auto, :uv or :pip, got: #{inspect(installer)}"
     end
 
+    cache_dir = cache_dir(opts)
+
+    unless is_binary(cache_dir) and cache_dir != "" do
+      raise ArgumentError,
+            "the :cache_dir option of Py.install/2 (or config :py, cache_dir:) must be a " <>
+              "directory path as a non-empty string, got: #{inspect(cache_dir)}"
+    end
+
     %{
-      cache_dir: Path.expand(cache_dir(opts)),
+      cache_dir: Path.expand(cache_dir),
       installer: installer,
       force: Keyword.get(opts, :force, false) == true,
       progress: Keyword.get(opts, :progress, true) != false,

@@ -22,7 +22,10 @@ defmodule Py.Object do
   The repr runs on the thread that owns the object, with callbacks from
   `__repr__` served. If it takes longer than 250 ms (the owner is busy with
   a long call, or `__repr__` is slow) it is interrupted and `inspect/1`
-  shows the type only: `#Py.Object<collections.OrderedDict>`.
+  shows the type only: `#Py.Object<collections.OrderedDict>`. A handle that
+  is not live shows as `#Py.Object<released collections.OrderedDict>`, at
+  once: a copy made with `:erlang.term_to_binary/1` (or sent to another
+  node) after the original was released, or a struct built by hand.
 
   In the parallel pool an object is usable only in the interpreter that made
   it. A call whose receiver is an object (`Py.call_method/4`,
@@ -67,7 +70,7 @@ defmodule Py.Object do
     {pid, mref} =
       spawn_monitor(fn ->
         Process.group_leader(self(), group_leader)
-        exit({:shutdown, {:repr, Py.Object.Owner.run(object, {:repr, object}, timeout)}})
+        exit({:shutdown, {:repr, safe_run(object, timeout)}})
       end)
 
     receive do
@@ -75,7 +78,13 @@ defmodule Py.Object do
         result
 
       {:DOWN, ^mref, :process, ^pid, reason} ->
-        {:error, %Py.Error{kind: :internal, message: "repr failed: #{inspect(reason)}"}}
+        # `structs: false`: the reason may hold the object, whose Inspect
+        # would run this again.
+        {:error,
+         %Py.Error{
+           kind: :internal,
+           message: "repr failed: #{inspect(reason, structs: false, limit: 20)}"
+         }}
     after
       # The run ends itself at `timeout`; this only guards against an
       # output device that never answers.
@@ -86,15 +95,47 @@ defmodule Py.Object do
     end
   end
 
+  # The repr process never crashes: its crash report would inspect the
+  # object (in the request), which would start another repr process.
+  defp safe_run(object, timeout) do
+    Py.Object.Owner.run(object, {:repr, object}, timeout)
+  catch
+    kind, reason ->
+      {:error,
+       %Py.Error{
+         kind: :internal,
+         message: "repr failed: " <> inspect({kind, reason}, structs: false, limit: 20)
+       }}
+  end
+
+  @doc false
+  # Whether the handle may be live: its :ref is a reference (a resource).
+  # Whether it still is (not a copy made by term_to_binary/binary_to_term or
+  # on another node after the original was released) only the NIF can say.
+  def handle?(%Py.Object{ref: ref}), do: is_reference(ref)
+
   defimpl Inspect do
     # Runs repr on the thread that owns the object (its interpreter),
     # without binding the inspecting process; waits at most 250 ms (a busy
-    # owner shows the type only).
+    # owner shows the type only). A handle that is not live (released, a
+    # copy through term_to_binary or another node, `ref: nil`) shows as
+    # `#Py.Object<released>`, at once.
     def inspect(%Py.Object{type: type} = object, _opts) do
-      case Py.Object.owner_repr(object) do
-        {:ok, repr} -> "#Py.Object<" <> repr <> ">"
-        _ -> "#Py.Object<" <> to_string(type) <> ">"
+      if Py.Object.handle?(object) do
+        case Py.Object.owner_repr(object) do
+          {:ok, repr} -> "#Py.Object<" <> repr <> ">"
+          {:error, %Py.Error{kind: :conversion}} -> released(type)
+          _ -> "#Py.Object<" <> type_name(type) <> ">"
+        end
+      else
+        released(type)
       end
     end
+
+    defp released(type) when is_binary(type), do: "#Py.Object<released " <> type <> ">"
+    defp released(_type), do: "#Py.Object<released>"
+
+    defp type_name(type) when is_binary(type), do: type
+    defp type_name(_type), do: "?"
   end
 end

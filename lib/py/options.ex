@@ -18,6 +18,18 @@ defmodule Py.Options do
   end
 
   @doc false
+  # The same, for the options of `function`, with an example of them.
+  def keyword!(opts, function, example) do
+    if is_list(opts) and Keyword.keyword?(opts) do
+      opts
+    else
+      raise ArgumentError,
+            "the options of #{function} must be a keyword list, for example #{example}, " <>
+              "got: " <> inspect(opts)
+    end
+  end
+
+  @doc false
   # A context: a pid or the name it was started under (an atom,
   # `{:global, term}` or `{:via, module, term}`).
   def context!(context) when is_pid(context), do: context
@@ -75,6 +87,25 @@ defmodule Py.Options do
         raise ArgumentError,
               "the :max_size option of #{function} must be a positive integer#{unit} " <>
                 "or :infinity, got: #{inspect(other)}"
+    end
+  end
+
+  @doc false
+  # The :timeout option of a call: ms, :infinity, or the configured default.
+  def timeout!(opts) do
+    case Keyword.get(opts, :timeout) do
+      nil ->
+        Py.Config.default_timeout()
+
+      ms when is_integer(ms) and ms >= 0 ->
+        ms
+
+      :infinity ->
+        :infinity
+
+      other ->
+        raise ArgumentError,
+              "the :timeout option must be a non-negative integer or :infinity, got: #{inspect(other)}"
     end
   end
 end

@@ -40,22 +40,41 @@ defmodule Py.Pool do
   a fresh namespace, and a Logger warning says so.
   """
   def start_link(opts) do
-    name = Keyword.fetch!(opts, :name)
-    size = Keyword.get(opts, :size, System.schedulers_online())
-
-    unless is_atom(name) and is_integer(size) and size > 0 do
-      raise ArgumentError,
-            "a pool needs an atom :name and a positive :size, got: #{inspect(name)}, #{inspect(size)}"
-    end
-
+    {name, size} = options!(opts)
     context_opts = Keyword.take(opts, [:retire_after])
     Supervisor.start_link(__MODULE__, {name, size, context_opts})
   end
 
+  defp options!(opts) do
+    opts = Py.Options.keyword!(opts, "Py.Pool.start_link/1", "[name: :io, size: 4]")
+    name = Keyword.get(opts, :name)
+    size = Keyword.get(opts, :size, System.schedulers_online())
+
+    unless is_atom(name) and name not in [nil, true, false] and is_integer(size) and size > 0 do
+      raise ArgumentError,
+            "a pool needs an atom :name and a positive :size, for example " <>
+              "[name: :io, size: 4], got: name #{inspect(name)}, size #{inspect(size)}"
+    end
+
+    case Keyword.fetch(opts, :retire_after) do
+      {:ok, ms} when not (is_integer(ms) and ms > 0) ->
+        raise ArgumentError,
+              "the :retire_after option must be a positive integer (milliseconds), got: " <>
+                inspect(ms)
+
+      _ ->
+        :ok
+    end
+
+    {name, size}
+  end
+
   @doc false
   def child_spec(opts) do
+    {name, _size} = options!(opts)
+
     %{
-      id: {__MODULE__, Keyword.fetch!(opts, :name)},
+      id: {__MODULE__, name},
       start: {__MODULE__, :start_link, [opts]},
       type: :supervisor
     }

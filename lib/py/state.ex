@@ -67,7 +67,9 @@ defmodule Py.State do
   value there is not an integer.
   """
   @spec incr(term, integer) :: integer
-  def incr(key, amount \\ 1) when is_integer(amount) do
+  def incr(key, amount \\ 1)
+
+  def incr(key, amount) when is_integer(amount) do
     key = key(key)
     :ets.update_counter(@table, key, {2, amount}, {key, 0})
   rescue
@@ -76,9 +78,18 @@ defmodule Py.State do
             "Py.State: the value under #{inspect(key)} is not an integer, so it cannot be counted"
   end
 
+  def incr(_key, amount), do: raise(ArgumentError, not_an_amount("incr", amount))
+
   @doc "Subtracts `amount` from the integer under `key`; like `incr/2`."
   @spec decr(term, integer) :: integer
-  def decr(key, amount \\ 1) when is_integer(amount), do: incr(key, -amount)
+  def decr(key, amount \\ 1)
+  def decr(key, amount) when is_integer(amount), do: incr(key, -amount)
+  def decr(_key, amount), do: raise(ArgumentError, not_an_amount("decr", amount))
+
+  defp not_an_amount(function, amount) do
+    "Py.State.#{function}/2 counts by an integer amount, got: #{inspect(amount)} " <>
+      "(store other numbers with Py.State.put/2)"
+  end
 
   @doc "Removes every key."
   @spec clear() :: :ok

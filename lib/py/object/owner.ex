@@ -17,12 +17,35 @@ defmodule Py.Object.Owner do
     tag = make_ref()
     group_leader = Py.GroupLeader.local()
 
-    with {:ok, job} <- Py.Native.submit_to_owner(ref, tag, group_leader, request),
+    with {:ok, job} <- submit(ref, tag, group_leader, request),
          {:ok, _} = ok <- Py.Context.await_reply(tag, job, timeout, group_leader) do
       ok
     else
       {:error, %Py.Error{}} = error -> error
       {:error, _closed_or_not_queued} -> {:error, Py.Error.closed()}
     end
+  end
+
+  # A :ref that is not a live handle (nil, another term, or a copy through
+  # term_to_binary of a handle since released) is a conversion error, as
+  # it is for a request run on a context.
+  defp submit(ref, tag, group_leader, request) do
+    if is_reference(ref) do
+      Py.Native.submit_to_owner(ref, tag, group_leader, request)
+    else
+      {:error, not_live()}
+    end
+  rescue
+    ArgumentError -> {:error, not_live()}
+  end
+
+  defp not_live do
+    %Py.Error{
+      kind: :conversion,
+      message:
+        "the %Py.Object{} is not a live handle: it was released, or copied " <>
+          "(:erlang.term_to_binary/1, another node) after its original was released, " <>
+          "or built by hand"
+    }
   end
 end

@@ -3,6 +3,16 @@
 import io
 import sys
 
+# Callbacks nest Python -> Elixir -> Python on one context thread, and every
+# level adds its Python frames (the caller's function, the erlang.<name>
+# wrapper, the code Py.eval runs) to one count: the default limit of 1,000
+# ended nesting near 300 levels. Python frames cost no C stack since 3.11,
+# and context threads reserve 512 MiB; 5,000 stays safe for C recursion on
+# the 8 MiB threads Python code may start on 3.10. See docs/callbacks.md.
+_RECURSION_LIMIT = 5000
+if sys.getrecursionlimit() < _RECURSION_LIMIT:
+    sys.setrecursionlimit(_RECURSION_LIMIT)
+
 
 class Pid:
     """An Elixir/Erlang process id. Made by py when a pid crosses into Python;

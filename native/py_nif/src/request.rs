@@ -5,7 +5,7 @@
 //! - `{:eval, code, bindings, ret}`
 //! - `{:exec, code}`
 //! - `{:getattr, target, name, ret}`
-//! - `{:repr, target}`
+//! - `{:repr, value}`: repr() of any value, converted (an object is itself)
 //! - `{:next_chunk, iterator, count}`: up to `count` items, `{items, done}`
 //! - `{:close, target}`: calls `target.close()` if it has one
 //!
@@ -135,7 +135,9 @@ pub fn execute<'a, 'py>(
             Ok(atoms::nil().encode(env))
         }
         [_, target] if tag == atoms::repr() => {
-            let target = resolve_target(py, *target)?;
+            // Any value, converted (a %Py.Object{} is the object itself);
+            // not a module name.
+            let target = to_py(py, *target, 0).map_err(|e| e.at(|| "the value".to_string()))?;
             let repr = target.repr()?;
             Ok(repr.to_str()?.encode(env))
         }
@@ -301,12 +303,37 @@ fn kwargs_dict<'py>(py: Python<'py>, kwargs: Term) -> JobResult<Option<Bound<'py
         return Ok(None);
     }
     let dict = PyDict::new(py);
-    for (k, v) in pairs {
-        let key = text(k, "keyword argument name")?;
-        let value = to_py(py, v, 1).map_err(|e| e.at(|| format!("keyword argument {key}")))?;
+    for (k, v) in &pairs {
+        let key = text(*k, "keyword argument name")?;
+        let value = to_py(py, *v, 1).map_err(|e| e.at(|| format!("keyword argument {key}")))?;
         dict.set_item(PyString::new(py, &key), value)?;
     }
+    if dict.len() != pairs.len() {
+        return Err(repeated_name(&pairs));
+    }
     Ok(Some(dict))
+}
+
+/// The first name given twice in kwargs or bindings (`"x"` and `:x`, or a
+/// keyword list with `x:` twice): Python would keep one value. Looked for
+/// only once the sizes differ.
+fn repeated_name(pairs: &[(Term, Term)]) -> Failure {
+    let mut seen: std::collections::HashMap<String, Term> = std::collections::HashMap::new();
+    for (k, _) in pairs {
+        let Ok(key) = text(*k, "keyword argument name") else {
+            continue;
+        };
+        if let Some(first) = seen.get(&key) {
+            return Failure::conversion(format!(
+                "the name {key} is given twice in the keyword arguments or bindings \
+                 (as {first:?} and {k:?}), so one value would be lost; give it once"
+            ));
+        }
+        seen.insert(key, *k);
+    }
+    Failure::conversion(
+        "a name is given twice in the keyword arguments or bindings; give each once",
+    )
 }
 
 /// The namespace itself, or a copy of it with `bindings` added.

@@ -130,10 +130,14 @@ fn serve_until_answer<'py>(
                 if answer_id == id {
                     return Some((env, result));
                 }
-                // An outer wait's answer is kept for it; a late one that
-                // nobody waits for any more is dropped.
+                // An outer wait's answer is kept for it (the first one: a
+                // callback process killed after answering is answered for
+                // again by its caller); a late one that nobody waits for
+                // any more is dropped.
                 if WAITING.with(|w| w.borrow().contains(&answer_id)) {
-                    ANSWERS.with(|a| a.borrow_mut().insert(answer_id, (env, result)));
+                    ANSWERS.with(|a| {
+                        a.borrow_mut().entry(answer_id).or_insert((env, result));
+                    });
                 }
             }
             Ok(Msg::Job(nested)) => {

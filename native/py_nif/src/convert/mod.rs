@@ -175,25 +175,92 @@ fn map_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
     }
     let dict = PyDict::new(py);
     let iter = MapIterator::new(term).ok_or_else(|| Failure::conversion("bad map"))?;
+    let mut count = 0;
     for (k, v) in iter {
         let key = to_py(py, k, depth + 1).map_err(|e| e.at(|| format!("key {}", describe(k))))?;
         let value = to_py(py, v, depth + 1)
             .map_err(|e| e.at(|| format!("value at key {}", describe(k))))?;
         dict.set_item(key, value)
             .map_err(|err| unhashable(py, "map key", k, "a Python dict key", &err))?;
+        count += 1;
+    }
+    if dict.len() != count {
+        let keys = MapIterator::new(term).into_iter().flatten().map(|(k, _)| k);
+        return Err(collision(py, keys, depth, "map keys", "Python dict key"));
     }
     Ok(dict.into_any())
+}
+
+/// Two Elixir terms that are one key in Python (`:a` and `"a"`, `1` and
+/// `1.0`): Python would keep one of them. Looked for only once the sizes
+/// differ, so a map or set without a collision pays nothing for it.
+fn collision<'a>(
+    py: Python<'_>,
+    keys: impl Iterator<Item = Term<'a>>,
+    depth: usize,
+    what: &str,
+    role: &str,
+) -> Failure {
+    let seen = PyDict::new(py);
+    let mut terms: Vec<Term<'a>> = Vec::new();
+    for k in keys {
+        let Ok(key) = to_py(py, k, depth + 1) else {
+            continue;
+        };
+        match seen.get_item(&key) {
+            Ok(Some(index)) => {
+                let first = index.extract::<usize>().ok().and_then(|i| terms.get(i));
+                if let Some(first) = first {
+                    let shown = key
+                        .repr()
+                        .ok()
+                        .and_then(|r| r.extract::<String>().ok())
+                        .unwrap_or_else(|| "?".into());
+                    return Failure::conversion(format!(
+                        "the {what} {} and {} are the same {role} ({shown}), so one would be lost; \
+                         make them distinct",
+                        describe(*first),
+                        describe(k)
+                    ));
+                }
+            }
+            Ok(None) => {
+                if seen.set_item(&key, terms.len()).is_ok() {
+                    terms.push(k);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    Failure::conversion(format!(
+        "two {what} are the same {role}, so one would be lost; make them distinct"
+    ))
 }
 
 fn mapset_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<'py, PyAny>> {
     let members = mapset::members(term)?;
     let iter = MapIterator::new(members).ok_or_else(|| Failure::conversion("malformed MapSet"))?;
     let set = PySet::empty(py)?;
+    let mut count = 0;
     for (k, _) in iter {
         let key =
             to_py(py, k, depth + 1).map_err(|e| e.at(|| format!("member {}", describe(k))))?;
         set.add(key)
             .map_err(|err| unhashable(py, "MapSet member", k, "in a Python set", &err))?;
+        count += 1;
+    }
+    if set.len() != count {
+        let keys = MapIterator::new(members)
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k);
+        return Err(collision(
+            py,
+            keys,
+            depth,
+            "MapSet members",
+            "Python set member",
+        ));
     }
     Ok(set.into_any())
 }

@@ -72,8 +72,6 @@ defmodule Py.ForkPolicyTest do
 
   @tag timeout: 120_000
   test "config :py, allow_fork: true lets Python run programs (in a VM of its own)" do
-    ebin = Path.join(to_string(:code.lib_dir(:py)), "ebin")
-
     script = """
     Application.put_env(:py, :allow_fork, true)
     {:ok, _} = Application.ensure_all_started(:py)
@@ -81,7 +79,7 @@ defmodule Py.ForkPolicyTest do
     IO.puts("result:" <> out)
     """
 
-    {output, status} = System.cmd("elixir", ["-pa", ebin, "-e", script], stderr_to_stdout: true)
+    {output, status} = Py.Test.OwnVM.run(script)
 
     assert status == 0, output
     assert output =~ "result:forked"

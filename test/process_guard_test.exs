@@ -284,8 +284,6 @@ defmodule Py.ProcessGuardTest do
 
   @tag timeout: 120_000
   test "config :py, allow_process_exit: true lets os._exit end the VM (one of its own)" do
-    ebin = Path.join(to_string(:code.lib_dir(:py)), "ebin")
-
     script = """
     Application.put_env(:py, :allow_process_exit, true)
     {:ok, _} = Application.ensure_all_started(:py)
@@ -293,7 +291,7 @@ defmodule Py.ProcessGuardTest do
     IO.puts("still running")
     """
 
-    {output, status} = System.cmd("elixir", ["-pa", ebin, "-e", script], stderr_to_stdout: true)
+    {output, status} = Py.Test.OwnVM.run(script)
 
     # Only os._exit(3) gives status 3 (a failed start or a raise gives 1).
     # Output written just before is not asserted: the VM may end before

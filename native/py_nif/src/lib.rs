@@ -1,23 +1,20 @@
 //! `py_nif`: CPython inside the BEAM. Thin NIF entry points only; the work
 //! happens on threads this library owns (see `worker` and `runtime`).
 mod atoms;
-mod blocking;
-mod buffer;
-mod builtins;
-mod callback;
-mod channel;
 mod convert;
+mod erlang;
 mod error;
-mod io;
+mod interp;
 mod object;
-mod observe;
 mod pyptr;
 mod request;
-mod runtime;
-#[cfg(all(feature = "parallel", Py_3_12))]
-mod slot;
 mod venv;
-mod worker;
+
+// The crate's paths name these modules directly (`crate::worker`, ...).
+use erlang::{blocking, buffer, builtins, callback, channel, io, observe};
+#[cfg(all(feature = "parallel", Py_3_12))]
+use interp::slot;
+use interp::{runtime, worker};
 
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 use std::time::Duration;

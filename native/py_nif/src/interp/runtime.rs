@@ -255,7 +255,7 @@ pub fn install_erlang_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     crate::callback::install(py, &dict)?;
     crate::channel::install(py, &dict)?;
     crate::buffer::install(py, &dict)?;
-    let code = CString::new(include_str!("bootstrap.py"))
+    let code = CString::new(include_str!("../erlang/bootstrap.py"))
         .map_err(|_| pyo3::exceptions::PyValueError::new_err("bootstrap contains NUL"))?;
     py.run(&code, Some(&dict), None)?;
     crate::observe::install(py, &dict)?;

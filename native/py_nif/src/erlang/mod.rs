@@ -1,0 +1,13 @@
+//! The `erlang` module Python code sees: its Python part (`bootstrap.py`,
+//! `observe.py`), its native builtins (`builtins`), callbacks and sends to
+//! Elixir (`callback`), output to the caller's group leader (`io`),
+//! channels and buffers and their GIL-free waits (`channel`, `buffer`,
+//! `blocking`), and logging, tracing and the fork and process guards
+//! (`observe`).
+pub mod blocking;
+pub mod buffer;
+pub mod builtins;
+pub mod callback;
+pub mod channel;
+pub mod io;
+pub mod observe;

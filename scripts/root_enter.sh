@@ -49,6 +49,13 @@ for var in SSL_CERT_FILE SSL_CERT_DIR PIP_CERT REQUESTS_CA_BUNDLE CURL_CA_BUNDLE
   [ -n "$value" ] || continue
   passed+=("$var=$value")
 done
+# The copied bundle is the default for tools that would otherwise use a CA
+# list of their own (pip's certifi).
+bundle=/etc/ssl/certs/ca-certificates.crt
+if [ -f "$bundle" ]; then
+  [ -n "${SSL_CERT_FILE:-}" ] || passed+=("SSL_CERT_FILE=$bundle")
+  [ -n "${PIP_CERT:-}" ] || passed+=("PIP_CERT=$bundle")
+fi
 for file in /etc/ssl/certs/ca-certificates.crt ${SSL_CERT_FILE:-} ${PIP_CERT:-} \
   ${REQUESTS_CA_BUNDLE:-} ${CURL_CA_BUNDLE:-} ${CARGO_HTTP_CAINFO:-}; do
   [ -f "$file" ] || continue

@@ -40,9 +40,7 @@ defmodule Py.Pool do
   a fresh namespace, and a Logger warning says so.
   """
   def start_link(opts) do
-    {name, size} = options!(opts)
-    context_opts = Keyword.take(opts, [:retire_after])
-    Supervisor.start_link(__MODULE__, {name, size, context_opts})
+    Supervisor.start_link(__MODULE__, options!(opts))
   end
 
   defp options!(opts) do
@@ -66,12 +64,12 @@ defmodule Py.Pool do
         :ok
     end
 
-    {name, size}
+    {name, size, Keyword.take(opts, [:retire_after])}
   end
 
   @doc false
   def child_spec(opts) do
-    {name, _size} = options!(opts)
+    {name, _size, _context_opts} = options!(opts)
 
     %{
       id: {__MODULE__, name},

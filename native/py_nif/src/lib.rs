@@ -208,9 +208,8 @@ fn queue<'a>(
     group_leader: LocalPid,
     request: Term<'a>,
 ) -> Term<'a> {
+    // When the caller dies, the job is cancelled (see interp/watch.rs).
     let handle = ResourceArc::new(JobRes(JobState::new(context.clone())));
-    // When the caller dies, the job is cancelled (see JobRes::down).
-    let _ = handle.monitor(Some(env), &env.pid());
     let owned = OwnedEnv::new();
     let job = Job {
         state: handle.0.clone(),
@@ -220,7 +219,9 @@ fn queue<'a>(
         caller: env.pid(),
         group_leader,
         namespace,
-        _handle: handle.clone(),
+        handle: handle.clone(),
+        queued_at: std::time::Instant::now(),
+        watched: false,
     };
     match context.submit(job) {
         Ok(()) => (atoms::ok(), handle).encode(env),

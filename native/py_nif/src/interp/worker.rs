@@ -10,6 +10,7 @@
 //! releases its GIL while it waits for the next message, so no thread state
 //! is created per call. Replies go straight to the caller with
 //! `OwnedEnv::send_and_clear` (legal here: this is not a BEAM thread).
+use super::watch::{self, Running};
 use crate::atoms;
 use crate::error::{Failure, JobResult};
 use crate::io;
@@ -140,8 +141,10 @@ fn serve_until_answer<'py>(
                     });
                 }
             }
-            Ok(Msg::Job(nested)) => {
-                if !nested.state.ctx.closed.load(Ordering::Acquire) {
+            Ok(Msg::Job(mut nested)) => {
+                if nested.caller_gone() {
+                    // Dropped: nobody waits for it.
+                } else if !nested.state.ctx.closed.load(Ordering::Acquire) {
                     runner.run_job(py, cache, *nested);
                 } else if runner.retired.load(Ordering::Acquire) {
                     nested.answer_not_queued_from_thread();
@@ -192,6 +195,9 @@ pub struct Runner {
     /// runner closed because its owner died drops them: their callers see
     /// the owner's exit.)
     retired: AtomicBool,
+    /// The jobs running here, outermost first (callbacks nest them), for
+    /// the watch on their callers (see `watch`).
+    running: Mutex<Vec<Running>>,
     /// Id of the context whose job runs now; 0 when idle.
     current_context: AtomicU64,
     /// Python's ident of the thread, for async interrupts.
@@ -225,6 +231,7 @@ impl Runner {
             interrupted: AtomicU64::new(0),
             rx: rx.clone(),
             retired: AtomicBool::new(false),
+            running: Mutex::new(Vec::new()),
             current_context: AtomicU64::new(0),
             thread_ident: AtomicU64::new(0),
             interpreter: AtomicI64::new(-1),
@@ -232,6 +239,7 @@ impl Runner {
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
         });
+        watch::register(&runner);
         (runner, rx)
     }
 
@@ -309,6 +317,21 @@ impl Runner {
         job != 0 && self.interrupted.load(Ordering::Acquire) == job
     }
 
+    /// Watches the callers of the jobs that have run here for a tick, and
+    /// cancels those whose caller is already dead. On the watch thread.
+    pub fn watch_callers(&self, now: std::time::Instant) {
+        let orphans: Vec<ResourceArc<JobRes>> = {
+            let mut running = self.running.lock();
+            running
+                .iter_mut()
+                .filter_map(|job| (!watch::watch(job, now)).then(|| job.handle.clone()))
+                .collect()
+        };
+        for job in orphans {
+            job.0.cancel_and_tell_from_thread();
+        }
+    }
+
     /// Retires the runner (stuck in an interrupted job): closes it, and on
     /// this BEAM thread answers every job still queued `:not_queued` (it
     /// never ran, so its caller may run it elsewhere); releases stay queued
@@ -383,8 +406,10 @@ impl Runner {
             match msg {
                 Msg::Release(ptr) => ptr.release(py),
                 Msg::Wake | Msg::CallbackReply { .. } => {}
-                Msg::Job(job) => {
-                    if !self.closed.load(Ordering::Acquire)
+                Msg::Job(mut job) => {
+                    if job.caller_gone() {
+                        // Dropped: nobody waits for it.
+                    } else if !self.closed.load(Ordering::Acquire)
                         && !job.state.ctx.closed.load(Ordering::Acquire)
                     {
                         self.run_job(py, &cache, *job);
@@ -427,6 +452,12 @@ impl Runner {
             self.current_context.store(outer_context, Ordering::Release);
             return;
         }
+        self.running.lock().push(Running {
+            handle: job.handle.clone(),
+            caller: job.caller,
+            started: std::time::Instant::now(),
+            watched: job.watched,
+        });
         io::begin(
             job.caller,
             job.group_leader,
@@ -453,6 +484,12 @@ impl Runner {
             })
         }));
         let io_requests = io::end();
+        {
+            let mut running = self.running.lock();
+            if let Some(at) = running.iter().rposition(|r| r.handle.0.id == job.state.id) {
+                running.remove(at);
+            }
+        }
         // Under the GIL: the job is over, and an interrupt that was not
         // delivered must not reach the next one.
         let _ =
@@ -748,6 +785,15 @@ impl JobState {
         cancel
     }
 
+    /// `cancel_and_tell` off the BEAM's threads.
+    pub fn cancel_and_tell_from_thread(&self) {
+        if let (Cancel::Cancelled(_), Some(owner)) = (self.cancel(), &self.ctx.owner) {
+            let id = self.id;
+            let _ = OwnedEnv::new()
+                .send_and_clear(owner, |env| (atoms::py_interrupted(), id).encode(env));
+        }
+    }
+
     pub fn cancel(&self) -> Cancel {
         if self.transition(QUEUED, CANCELLED) {
             return Cancel::Dequeued;
@@ -799,13 +845,31 @@ pub struct Job {
     pub reply_ref: SavedTerm,
     pub request: SavedTerm,
     pub namespace: Option<ResourceArc<NamespaceRes>>,
-    /// The handle the caller holds and that monitors it, kept alive while
-    /// the job is queued or running so that the caller's death still
-    /// reaches it.
-    pub _handle: ResourceArc<JobRes>,
+    /// The handle the caller holds, which monitors the caller once the job
+    /// has waited or run for a tick (see `watch`); kept alive while the job
+    /// is queued or running so that the caller's death still reaches it.
+    pub handle: ResourceArc<JobRes>,
+    /// When the job was queued.
+    pub queued_at: std::time::Instant,
+    /// Whether its caller is monitored already.
+    pub watched: bool,
 }
 
 impl Job {
+    /// For a job taken from the queue: true when it waited a tick or more
+    /// and its caller has died meanwhile (the job is then cancelled, and
+    /// must be dropped). Else its caller is watched from here on.
+    fn caller_gone(&mut self) -> bool {
+        if self.queued_at.elapsed() < watch::TICK {
+            return false;
+        }
+        self.watched = true;
+        if self.handle.monitor(None, &self.caller).is_some() {
+            return false;
+        }
+        self.state.transition(QUEUED, CANCELLED)
+    }
+
     /// Answers a job that never ran, and never will, `{reply_ref,
     /// :not_queued, 0}` (unless its caller gave up on it): its caller may
     /// run it elsewhere. On a runner thread.

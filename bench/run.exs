@@ -51,6 +51,42 @@ defmodule Bench do
     figure
   end
 
+  # Runs `fun` while two OS processes outside the VM spin (one per core of
+  # this 2-core machine, or one per scheduler), then stops them.
+  def loaded(fun) do
+    loops =
+      for _ <- 1..max(System.schedulers_online(), 2) do
+        # Spins until stopped, or until its parent (the VM's port helper)
+        # is gone: a bench that crashes leaves no busy loop behind.
+        port =
+          Port.open({:spawn_executable, "/bin/sh"}, [
+            :binary,
+            args: ["-c", "while kill -0 $PPID 2>/dev/null; do :; done"]
+          ])
+
+        {port, elem(Port.info(port, :os_pid), 1)}
+      end
+
+    IO.puts("# #{length(loops)} busy loops started; load average: #{load_average()}")
+
+    try do
+      fun.()
+    after
+      System.cmd("kill", Enum.map(loops, fn {_port, os_pid} -> Integer.to_string(os_pid) end))
+
+      # A port whose program was killed may be closed already.
+      for {port, _os_pid} <- loops, Port.info(port) != nil do
+        try do
+          Port.close(port)
+        rescue
+          ArgumentError -> :ok
+        end
+      end
+
+      IO.puts("# busy loops stopped; load average: #{load_average()}")
+    end
+  end
+
   # The load average, printed at the start and the end of a run: the
   # figures are only as good as the machine was quiet.
   def load_average do
@@ -221,6 +257,68 @@ before = Bench.rss_mb()
 Bench.sequential(Bench.n(1_000_000), fn -> Py.call(:math, :sqrt, [2.0]) end)
 :erlang.garbage_collect()
 figures = [Bench.emit(%{id: "W9", value: Bench.rss_mb() - before, unit: "MB growth"}) | figures]
+
+# W1L, W2L (1 and 64 callers), W7L: W1, W2 and W7 while two OS processes
+# outside the VM run plain busy loops (one per core, nice 0), started and
+# stopped here. Five runs each; the median, and the worst run (the highest
+# latency, the lowest throughput) as `<id>_worst`.
+figures =
+  Bench.loaded(fn ->
+    runs = fn fun -> Enum.sort(for _ <- 1..5, do: fun.()) end
+
+    w1l =
+      runs.(fn ->
+        Bench.sequential(calls, fn -> Py.call(:math, :sqrt, [2.0]) end) / calls * 1.0e6
+      end)
+
+    w2l =
+      for callers <- [1, 64] do
+        per = div(total, callers)
+
+        {callers,
+         runs.(fn ->
+           secs =
+             Bench.seconds(fn ->
+               1..callers
+               |> Enum.map(fn _ ->
+                 Task.async(fn ->
+                   Bench.sequential(per, fn -> Py.call(:math, :sqrt, [2.0]) end)
+                 end)
+               end)
+               |> Enum.each(&Task.await(&1, :infinity))
+             end)
+
+           per * callers / secs
+         end)}
+      end
+
+    w7l =
+      runs.(fn ->
+        Bench.seconds(fn ->
+          {:ok, nil} = Py.eval("callbacks(n)", %{n: callbacks}, timeout: :infinity)
+        end) / callbacks * 1.0e6
+      end)
+
+    latency = fn id, sorted, unit ->
+      [
+        Bench.emit(%{id: id, value: Enum.at(sorted, 2), unit: unit}),
+        Bench.emit(%{id: "#{id}_worst", value: List.last(sorted), unit: unit})
+      ]
+    end
+
+    w1l_figures = latency.("W1L", w1l, "us/call")
+
+    w2l_figures =
+      Enum.flat_map(w2l, fn {callers, sorted} ->
+        [
+          Bench.emit(%{id: "W2L", callers: callers, value: Enum.at(sorted, 2), unit: "calls/s"}),
+          Bench.emit(%{id: "W2L_worst", callers: callers, value: hd(sorted), unit: "calls/s"})
+        ]
+      end)
+
+    # (figures are kept newest first)
+    Enum.reverse(w1l_figures ++ w2l_figures ++ latency.("W7L", w7l, "us/callback"))
+  end) ++ figures
 
 # Extra workloads (not in shared/bench-workloads.md): channels and buffers.
 # Python runs on a context of its own; Elixir feeds it from this process.

@@ -103,7 +103,8 @@ defmodule Py.PackagingTest do
        ctx do
     server = LoopbackHTTP.start(ctx.artifacts)
     on_exit(fn -> LoopbackHTTP.stop(server) end)
-    app = new_project!(ctx, "app", server.url)
+    # py as `mix deps.get` would place it: its package files only, in deps/.
+    app = new_project!(ctx, "app", server.url, :packaged)
     env = env(ctx, [{"PY_CACHE_DIR", Path.join(ctx.tmp, "cache-app")}])
     assert {_, status} = System.cmd("sh", ["-c", "command -v cargo"], env: env)
     assert status != 0, "cargo must not be on the PATH of this test"
@@ -303,16 +304,36 @@ defmodule Py.PackagingTest do
     ])
   end
 
-  defp new_project!(ctx, name, base_url) do
+  defp new_project!(ctx, name, base_url, source \\ :checkout) do
     dir = Path.join(ctx.tmp, name)
     File.mkdir_p!(Path.join(dir, "config"))
+
+    py =
+      case source do
+        :checkout ->
+          @root
+
+        # The files mix.exs lists for the hex package, copied where
+        # `mix deps.get` would put them.
+        :packaged ->
+          deps_py = Path.join([dir, "deps", "py"])
+
+          for file <- Mix.Project.config()[:package][:files],
+              source = Path.join(@root, file),
+              File.exists?(source) do
+            File.mkdir_p!(Path.dirname(Path.join(deps_py, file)))
+            File.cp_r!(source, Path.join(deps_py, file))
+          end
+
+          deps_py
+      end
 
     File.write!(Path.join(dir, "mix.exs"), """
     defmodule #{Macro.camelize(name)}.MixProject do
       use Mix.Project
 
       def project do
-        [app: :#{name}, version: "0.1.0", elixir: "~> 1.14", deps: [{:py, path: #{inspect(@root)}}]]
+        [app: :#{name}, version: "0.1.0", elixir: "~> 1.14", deps: [{:py, path: #{inspect(py)}}]]
       end
 
       def application, do: [extra_applications: [:logger]]

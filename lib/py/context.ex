@@ -78,7 +78,7 @@ defmodule Py.Context do
   defp split_options(opts) do
     {gen_opts, opts} = Keyword.split(keyword!(opts), [:name])
     _ = interpreter(opts)
-    _ = retire_after(opts)
+    _ = retire_after!(opts)
     {gen_opts, opts}
   end
 
@@ -349,7 +349,7 @@ defmodule Py.Context do
       ref: nil,
       interpreter: interpreter(opts),
       pool: Keyword.get(opts, :pool),
-      retire_after: retire_after(opts)
+      retire_after: retire_after!(opts)
     }
 
     case open_native(state) do
@@ -408,7 +408,9 @@ defmodule Py.Context do
     end
   end
 
-  defp retire_after(opts) do
+  @doc false
+  # The :retire_after option (Py.Pool checks it with this too).
+  def retire_after!(opts) do
     case Keyword.fetch(opts, :retire_after) do
       {:ok, ms} when is_integer(ms) and ms > 0 ->
         ms

@@ -54,15 +54,7 @@ defmodule Py.Pool do
               "[name: :io, size: 4], got: name #{inspect(name)}, size #{inspect(size)}"
     end
 
-    case Keyword.fetch(opts, :retire_after) do
-      {:ok, ms} when not (is_integer(ms) and ms > 0) ->
-        raise ArgumentError,
-              "the :retire_after option must be a positive integer (milliseconds), got: " <>
-                inspect(ms)
-
-      _ ->
-        :ok
-    end
+    _ = Py.Context.retire_after!(opts)
 
     {name, size, Keyword.take(opts, [:retire_after])}
   end

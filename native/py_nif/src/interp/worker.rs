@@ -420,8 +420,9 @@ impl Runner {
             }
         }
         SERVING.with(|s| s.set(None));
-        // Closed: answer queued jobs (they never ran) and release what was
-        // queued for release.
+        // Closed: release what was queued for release; queued jobs never
+        // ran: a retired runner answers them `:not_queued`, one closed by
+        // its owner's death drops them (their callers see that exit).
         while let Ok(msg) = rx.try_recv() {
             match msg {
                 Msg::Release(ptr) => ptr.release(py),
@@ -492,9 +493,6 @@ impl Runner {
         }
         // Under the GIL: the job is over, and an interrupt that was not
         // delivered must not reach the next one.
-        let _ =
-            self.interrupted
-                .compare_exchange(job.state.id, 0, Ordering::AcqRel, Ordering::Acquire);
         self.current_job.store(outer_job, Ordering::Release);
         self.current_context.store(outer_context, Ordering::Release);
         // SAFETY: attached; clears this thread's pending async exception.
@@ -804,11 +802,17 @@ impl JobState {
         if self.transition(RUNNING, CANCELLED) {
             let sent = *io_sent;
             drop(io_sent);
-            if !self.ended.load(Ordering::Acquire) {
-                self.ctx
-                    .runner
-                    .interrupted
-                    .store(self.id, Ordering::Release);
+            // Marked, then undone if the job ended meanwhile: with `Drop for
+            // Job` (ended, then clear), one of the two always clears it.
+            let runner = &self.ctx.runner;
+            runner.interrupted.store(self.id, Ordering::SeqCst);
+            if self.ended.load(Ordering::SeqCst) {
+                let _ = runner.interrupted.compare_exchange(
+                    self.id,
+                    0,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
             }
             self.ctx.runner.interrupt(self.id);
             // A runner waiting for a callback's answer re-checks.
@@ -887,13 +891,13 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
-        self.state.ended.store(true, Ordering::Release);
+        self.state.ended.store(true, Ordering::SeqCst);
         let runner = &self.state.ctx.runner;
         let _ = runner.interrupted.compare_exchange(
             self.state.id,
             0,
-            Ordering::AcqRel,
-            Ordering::Acquire,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
         );
         runner.pending.fetch_sub(1, Ordering::AcqRel);
     }

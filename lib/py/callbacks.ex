@@ -13,6 +13,7 @@ defmodule Py.Callbacks do
     name = to_string(name)
     :ets.insert(@table, {name, fun})
     Py.Native.callback_register(name)
+    Py.Isolated.Context.callbacks_changed()
     :ok
   end
 
@@ -20,8 +21,13 @@ defmodule Py.Callbacks do
     name = to_string(name)
     :ets.delete(@table, name)
     Py.Native.callback_unregister(name)
+    Py.Isolated.Context.callbacks_changed()
     :ok
   end
+
+  @doc false
+  # The names of the registered functions (isolated contexts learn them).
+  def names, do: :ets.select(@table, [{{:"$1", :_}, [], [:"$1"]}])
 
   @doc false
   # Runs a callback in a process of its own, monitored (not linked) by the
@@ -35,9 +41,14 @@ defmodule Py.Callbacks do
 
     spawn_monitor(fn ->
       inherit(inherited)
-      Py.Native.callback_reply(handle, run(name, args))
+      reply(handle, run(name, args))
     end)
   end
+
+  # A callback from an isolated or remote context (`Py.Isolated.Call`) is
+  # answered with a message to the process there that waits for it.
+  defp reply({:forward, to, token}, result), do: send(to, {:py_callback_result, token, result})
+  defp reply(handle, result), do: Py.Native.callback_reply(handle, result)
 
   @doc false
   # The answer for a callback whose process exited (any reason but
@@ -48,7 +59,7 @@ defmodule Py.Callbacks do
       "the process running the Elixir function #{inspect(name)} exited: " <>
         Exception.format_exit(reason)
 
-    Py.Native.callback_reply(handle, {:error, message})
+    reply(handle, {:error, message})
   end
 
   @doc false
@@ -59,7 +70,8 @@ defmodule Py.Callbacks do
   def inheritance do
     bindings =
       for {key, value} <- Process.get(),
-          match?(:"$py_binding", key) or match?({:"$py_binding", _}, key),
+          match?(:"$py_binding", key) or match?({:"$py_binding", _}, key) or
+            match?({Py.Isolated.Call, _}, key),
           do: {key, value}
 
     {bindings, Process.group_leader()}

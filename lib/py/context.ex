@@ -46,6 +46,21 @@ defmodule Py.Context do
       thread of its own in the main interpreter instead, for modules that
       refuse sub-interpreters (numpy). Worker builds always use the main
       interpreter.
+    * `:isolation` - `:none` (default) or `:os_process`: run Python in an
+      OS process of its own, so that a crash in native code (a segfault,
+      `abort()`, the OOM killer, `os._exit`) ends only that process. The
+      callers waiting on it get a `:crashed` error that says how it ended,
+      and the context starts again with a fresh interpreter. Calls cost
+      more (see `docs/isolation.md`). With it:
+      * `:max_memory` - bytes the process may allocate past what it uses
+        when it starts; past that Python raises `MemoryError`, or the
+        process ends and is reported as `:crashed`
+      * `:max_calls` - replace the process after this many calls (for
+        libraries that leak), without losing a call
+    * `:node` - run the context on another node of the cluster, where py
+      is installed: it is started there and tied to this process; if that
+      node goes, callers get `:crashed` and the context starts again when
+      the node is back. See `docs/isolation.md`.
     * `:retire_after` - milliseconds (default `config :py, retire_after:`,
       else 5 000). A call that timed out, or whose caller died, is
       interrupted; if it is still running this long after, it is stuck
@@ -59,8 +74,10 @@ defmodule Py.Context do
   """
   @spec start_link(keyword) :: GenServer.on_start()
   def start_link(opts \\ []) do
-    {gen_opts, opts} = split_options(opts)
-    GenServer.start_link(__MODULE__, opts, gen_opts)
+    case split_options(opts) do
+      {gen_opts, {:isolated, args}} -> Py.Isolated.Context.start_link(args, gen_opts)
+      {gen_opts, opts} -> GenServer.start_link(__MODULE__, opts, gen_opts)
+    end
   end
 
   @doc """
@@ -69,8 +86,10 @@ defmodule Py.Context do
   """
   @spec start(keyword) :: GenServer.on_start()
   def start(opts \\ []) do
-    {gen_opts, opts} = split_options(opts)
-    GenServer.start(__MODULE__, opts, gen_opts)
+    case split_options(opts) do
+      {gen_opts, {:isolated, args}} -> Py.Isolated.Context.start(args, gen_opts)
+      {gen_opts, opts} -> GenServer.start(__MODULE__, opts, gen_opts)
+    end
   end
 
   # Bad options raise here, in the caller, not in `init/1` (which would
@@ -79,7 +98,11 @@ defmodule Py.Context do
     {gen_opts, opts} = Keyword.split(keyword!(opts), [:name])
     _ = interpreter(opts)
     _ = retire_after!(opts)
-    {gen_opts, opts}
+
+    case Py.Isolated.Context.options!(opts) do
+      {nil, _} -> {gen_opts, opts}
+      {placement, context_opts} -> {gen_opts, {:isolated, {placement, context_opts, opts[:pool]}}}
+    end
   end
 
   defp keyword!(opts),
@@ -164,13 +187,18 @@ defmodule Py.Context do
   # Runs one request on a context and waits for its reply. Returns
   # `{:error, :not_queued}` when the context was closed before the request
   # started (it never ran, so it is safe to retry elsewhere).
-  def run({pid, ref}, namespace, request, timeout) do
+  def run(handle, namespace, request, timeout, forward \\ nil)
+
+  def run({pid, {:isolated, _} = isolated}, namespace, request, timeout, _forward),
+    do: Py.Isolated.Call.run(pid, isolated, namespace, request, timeout)
+
+  def run({pid, ref}, namespace, request, timeout, forward) do
     mref = Process.monitor(pid)
     group_leader = Py.GroupLeader.local()
 
     case Py.Native.submit(ref, namespace, mref, group_leader, request) do
       {:ok, job} ->
-        await_reply(mref, job, timeout, group_leader)
+        await_reply(mref, job, timeout, group_leader, forward)
 
       {:error, :closed} ->
         Process.demonitor(mref, [:flush])
@@ -183,9 +211,25 @@ defmodule Py.Context do
   # context, or a plain reference when there is nothing to monitor): serves
   # the callbacks Python makes, dispatches its events, waits for its output,
   # and cancels the job at the deadline.
-  def await_reply(tag, job, timeout, group_leader) do
+  #
+  # `forward` is `{pid, tag}` when the call runs for a process on another
+  # node (an isolated context's stand-in, `Py.Isolated.Standin`): callbacks
+  # and events then go to that process, which serves them where the
+  # registered functions and the Logger are, and the callback results come
+  # back as `{:py_callback_result, token, result}`.
+  def await_reply(tag, job, timeout, group_leader, forward \\ nil) do
     deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
-    await(%{mref: tag, job: job, timeout: timeout, deadline: deadline, gl: group_leader}, %{})
+
+    call = %{
+      mref: tag,
+      job: job,
+      timeout: timeout,
+      deadline: deadline,
+      gl: group_leader,
+      forward: forward
+    }
+
+    await(call, %{})
   end
 
   # `callbacks` are the processes running Elixir functions that the Python
@@ -204,12 +248,23 @@ defmodule Py.Context do
         reply(call, result, io)
 
       {^mref, :py_event, kind, payload} ->
-        Py.EventSink.dispatch(kind, payload)
+        dispatch_event(call, kind, payload)
         await(call, callbacks)
 
       # py's own functions for Python (erlang.state_*): served here, at once.
       {^mref, :callback, handle, {:internal, name}, args} ->
         Py.Native.callback_reply(handle, Py.State.serve(name, args))
+        await(call, callbacks)
+
+      {^mref, :callback, handle, name, args} when call.forward != nil ->
+        {to, tag} = call.forward
+        token = make_ref()
+        send(to, {tag, :callback, {self(), token}, name, args})
+        await(call, Map.put(callbacks, token, {:forwarded, handle, name}))
+
+      {:py_callback_result, token, result} when is_map_key(callbacks, token) ->
+        {{:forwarded, handle, _name}, callbacks} = Map.pop(callbacks, token)
+        Py.Native.callback_reply(handle, result)
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} ->
@@ -259,17 +314,26 @@ defmodule Py.Context do
   # Callback processes are monitored: drop the monitors (and a `DOWN`
   # already in the mailbox), then kill them.
   defp stop_callbacks(callbacks) do
-    Enum.each(callbacks, fn {cb_ref, {pid, _handle, _name}} ->
-      Process.demonitor(cb_ref, [:flush])
-      Process.exit(pid, :kill)
+    Enum.each(callbacks, fn
+      {_token, {:forwarded, _handle, _name}} ->
+        :ok
+
+      {cb_ref, {pid, _handle, _name}} ->
+        Process.demonitor(cb_ref, [:flush])
+        Process.exit(pid, :kill)
     end)
   end
+
+  defp dispatch_event(%{forward: {to, tag}}, kind, payload),
+    do: send(to, {tag, :event, kind, payload})
+
+  defp dispatch_event(_call, kind, payload), do: Py.EventSink.dispatch(kind, payload)
 
   # The reply was sent before the cancel took effect: it is in the mailbox.
   defp receive_sent(%{mref: mref} = call) do
     receive do
       {^mref, :py_event, kind, payload} ->
-        Py.EventSink.dispatch(kind, payload)
+        dispatch_event(call, kind, payload)
         receive_sent(call)
 
       {^mref, result, io} ->

@@ -17,6 +17,30 @@ defmodule Py.Dispatch do
 
     timeout = Py.Options.timeout!(opts)
 
+    case isolated_receiver(request) do
+      nil -> run_where(request, opts, timeout)
+      owner -> run_on(owner, request, timeout)
+    end
+  end
+
+  # A request whose receiver is an object of an isolated or remote context
+  # runs there, whatever the options say (the object exists nowhere else).
+  defp isolated_receiver(request) do
+    case request do
+      {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
+      {:getattr, %Py.Object{} = object, _name, _ret} -> object
+      {:next_chunk, %Py.Object{} = object, _chunk_size} -> object
+      {:close, %Py.Object{} = object} -> object
+      {:repr, %Py.Object{} = object} -> object
+      {:call, :erlang, :_iterator, [%Py.Object{} = object], _kwargs, _ret} -> object
+      _ -> nil
+    end
+    |> Py.Isolated.Objects.owner()
+  end
+
+  defp run_on(owner, request, timeout), do: Py.Object.Owner.run_isolated(owner, request, timeout)
+
+  defp run_where(request, opts, timeout) do
     case Keyword.fetch(opts, :context) do
       {:ok, context} ->
         with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
@@ -104,7 +128,7 @@ defmodule Py.Dispatch do
     case Process.get(key) do
       nil ->
         with {:ok, handle} <- Pool.pick(pool) do
-          binding = {handle, Py.Native.namespace_new(elem(handle, 1)), :pool}
+          binding = {handle, namespace_new(handle), :pool}
           Process.put(key, binding)
           {:ok, binding}
         end
@@ -113,6 +137,11 @@ defmodule Py.Dispatch do
         {:ok, binding}
     end
   end
+
+  # An isolated context keeps the namespace with the caller's stand-in
+  # there (`Py.Isolated.Standin`): the binding only says to use it.
+  defp namespace_new({_pid, {:isolated, _}}), do: :own
+  defp namespace_new({_pid, ref}), do: Py.Native.namespace_new(ref)
 
   # The default pool's binding has a plain key (the explicit `bind/1`
   # binding replaces it); other pools' bindings are kept per pool.

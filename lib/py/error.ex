@@ -10,6 +10,10 @@ defmodule Py.Error do
       * `:timeout` - the call did not finish within its `:timeout`; the
         running Python code was interrupted and the context stays usable
       * `:closed` - the context stopped (or died) before the call finished
+      * `:crashed` - the OS process of an isolated context (or the node of a
+        remote one) ended during the call: a segfault, `abort()`,
+        `os._exit`, the OOM killer, a kill from outside; the message says
+        which signal or exit status. The context restarts by itself
       * `:conversion` - a value could not cross between Elixir and Python;
         the message says which value and where in it
       * `:invalid` - the request itself was malformed (bad name, bad args)
@@ -37,6 +41,7 @@ defmodule Py.Error do
           :python
           | :timeout
           | :closed
+          | :crashed
           | :conversion
           | :invalid
           | :runtime

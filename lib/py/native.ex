@@ -58,6 +58,8 @@ defmodule Py.Native do
   def buffer_new(_max_size), do: err()
   def buffer_write(_buffer, _data), do: err()
   def buffer_close(_buffer), do: err()
+  def remote_object_new(_owner, _generation, _id), do: err()
+  def remote_object_info(_term), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

@@ -31,7 +31,10 @@ defmodule Py.Pool do
   @doc """
   Starts a pool. Options: `:name` (an atom, required), `:size` (default
   `System.schedulers_online()`) and `:retire_after` (ms; see
-  `Py.Context.start_link/1`).
+  `Py.Context.start_link/1`). `isolation: :os_process` (with `:max_memory`
+  and `:max_calls`) runs each context in an OS process of its own, and
+  `nodes: [node, ...]` places the contexts on those nodes in turn; see
+  `Py.Context.start_link/1` and `docs/isolation.md`.
 
   A process is bound to the least loaded context of the pool on its first
   call. A context whose thread is stuck in an interrupted call (in C, out
@@ -55,9 +58,35 @@ defmodule Py.Pool do
     end
 
     _ = Py.Context.retire_after!(opts)
+    nodes = nodes!(opts)
+    context_opts = Keyword.take(opts, [:retire_after, :isolation, :max_memory, :max_calls])
+    _ = Py.Isolated.Context.options!(context_opts ++ node_option(nodes, 0))
 
-    {name, size, Keyword.take(opts, [:retire_after])}
+    {name, size, {context_opts, nodes}}
   end
+
+  defp nodes!(opts) do
+    case Keyword.get(opts, :nodes) do
+      nil ->
+        nil
+
+      [_ | _] = nodes ->
+        if Enum.all?(nodes, &(is_atom(&1) and &1 not in [nil, true, false])) do
+          nodes
+        else
+          raise ArgumentError,
+                "the :nodes option must be a list of node names, got: #{inspect(nodes)}"
+        end
+
+      other ->
+        raise ArgumentError,
+              "the :nodes option must be a non-empty list of node names, got: #{inspect(other)}"
+    end
+  end
+
+  # Context `index` of a pool over `nodes` runs on one of them, in turn.
+  defp node_option(nil, _index), do: []
+  defp node_option(nodes, index), do: [node: Enum.at(nodes, rem(index, length(nodes)))]
 
   @doc false
   def child_spec(opts) do
@@ -71,13 +100,15 @@ defmodule Py.Pool do
   end
 
   @impl true
-  def init({name, size, context_opts}) do
+  def init({name, size, {context_opts, nodes}}) do
     :persistent_term.put(key(name), :erlang.make_tuple(size, nil))
     :persistent_term.put(counter_key(name), :atomics.new(1, []))
 
     children =
       for index <- 0..(size - 1) do
-        Supervisor.child_spec({Py.Context, [pool: {name, index}] ++ context_opts},
+        opts = [pool: {name, index}] ++ context_opts ++ node_option(nodes, index)
+
+        Supervisor.child_spec({Py.Context, opts},
           id: {Py.Context, index}
         )
       end
@@ -140,6 +171,16 @@ defmodule Py.Pool do
       {0, handle} -> {:ok, handle}
       _ -> least_loaded(contexts, rem(index + 1, tuple_size(contexts)), left - 1, best)
     end
+  end
+
+  # An isolated or remote context counts the calls in flight on it.
+  # One that is restarting after a crash counts as busy (calls to it wait).
+  defp load(pid, {:isolated, :restarting} = handle) do
+    if Process.alive?(pid), do: {:ok, 1_000_000, {pid, handle}}, else: :error
+  end
+
+  defp load(pid, {:isolated, iso} = handle) do
+    if Process.alive?(pid), do: {:ok, :atomics.get(iso.load, 1), {pid, handle}}, else: :error
   end
 
   defp load(pid, ref) do

@@ -17,6 +17,9 @@ defmodule Py.Context.Registry do
   @doc "Runs `fun` in the registry process, one at a time."
   def serialized(fun), do: GenServer.call(__MODULE__, {:run, fun})
 
+  @doc "Every registered context: `{pid, native ref or {:isolated, info}}`."
+  def all, do: :ets.tab2list(@table)
+
   def lookup(pid) do
     case :ets.lookup(@table, pid) do
       [{_, ref}] -> {:ok, ref}
@@ -28,6 +31,7 @@ defmodule Py.Context.Registry do
   def init([]) do
     :ets.new(@table, [:named_table, :public, :set, read_concurrency: true])
     Py.Callbacks.create_table()
+    Py.Isolated.Names.create_table()
     {:ok, nil}
   end
 

@@ -13,7 +13,22 @@ defmodule Py.Object.Owner do
 
   @doc false
   @spec run(Py.Object.t(), tuple, timeout) :: {:ok, term} | {:error, Py.Error.t()}
-  def run(%Py.Object{ref: ref}, request, timeout) do
+  def run(%Py.Object{ref: ref} = object, request, timeout) do
+    case Py.Isolated.Objects.owner(object) do
+      nil -> run_local(ref, request, timeout)
+      owner -> run_isolated(owner, request, timeout)
+    end
+  end
+
+  # An object of an isolated or remote context: the request goes there.
+  def run_isolated(owner, request, timeout) do
+    case Py.Context.handle(owner) do
+      {:ok, handle} -> Py.Context.run(handle, nil, request, timeout)
+      {:error, _} -> {:error, Py.Error.closed()}
+    end
+  end
+
+  defp run_local(ref, request, timeout) do
     tag = make_ref()
     group_leader = Py.GroupLeader.local()
 

@@ -2,6 +2,7 @@
 //! becomes an atom.
 rustler::atoms! {
     ok,
+    py_isolated_release,
     error,
     nil,
     r#true = "true",

@@ -7,6 +7,7 @@ mod error;
 mod interp;
 mod object;
 mod pyptr;
+mod remote_object;
 mod request;
 mod venv;
 
@@ -402,6 +403,27 @@ fn buffer_write<'a>(env: Env<'a>, buf: ResourceArc<buffer::BufferRes>, data: Ter
 fn buffer_close(buf: ResourceArc<buffer::BufferRes>) -> rustler::Atom {
     buffer::close(&buf.0);
     atoms::ok()
+}
+
+/// A handle (`%Py.Object{}`'s ref) for object `id` of the isolated context
+/// that `owner` runs, in its `generation`.
+#[rustler::nif]
+fn remote_object_new(
+    owner: LocalPid,
+    generation: u64,
+    id: u64,
+) -> ResourceArc<remote_object::RemoteObjectRes> {
+    remote_object::new(owner, generation, id)
+}
+
+/// `{owner, generation, id}` of an isolated context's object handle, or
+/// `nil` for any other term.
+#[rustler::nif]
+fn remote_object_info<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+    match term.decode::<ResourceArc<remote_object::RemoteObjectRes>>() {
+        Ok(handle) => (handle.owner, handle.generation, handle.id).encode(env),
+        Err(_) => atoms::nil().encode(env),
+    }
 }
 
 /// The load info is `MapSet.new([:__py_mapset_probe__])`, from which

@@ -1,0 +1,165 @@
+defmodule Py.Isolated.Call do
+  @moduledoc false
+  # A call on an isolated or remote context, from the calling process on
+  # the origin: the request goes to the caller's stand-in on the context's
+  # node (`Py.Isolated.Standin`, made on first use and kept in the process
+  # dictionary), the reply comes straight back. While it waits, the caller
+  # serves the callbacks Python makes (in processes of its own, with its
+  # bindings, as for a local context) and dispatches Python's log records
+  # and spans here. If the context's node goes (its OS process crashed or
+  # was killed, a remote node went down) the caller gets a `:crashed` error
+  # that says how it ended, from the context's owner.
+
+  alias Py.Isolated.Objects
+
+  # How long past its own timeout a call waits for the node to answer (the
+  # node interrupts the call at the timeout and replies; this covers a node
+  # that cannot).
+  @grace 5_000
+
+  @doc false
+  def run(owner, {:isolated, iso}, namespace, request, timeout) do
+    with {:ok, iso} <- current(owner, iso),
+         {:ok, request} <- outbound(request, iso) do
+      standin = standin(iso)
+      tag = Process.monitor(standin)
+      own_namespace? = namespace != nil
+      :atomics.add(iso.load, 1, 1)
+
+      send(
+        standin,
+        {:py_run, self(), tag, own_namespace?, Process.group_leader(), request, timeout}
+      )
+
+      result =
+        await(%{tag: tag, iso: iso, owner: owner, timeout: timeout}, deadline(timeout), %{})
+
+      :atomics.sub(iso.load, 1, 1)
+      Py.Isolated.Context.count_call(owner, iso)
+      result
+    end
+  end
+
+  # The live generation, which a binding or a handle taken earlier may not
+  # be (the context restarted, or was replaced after :max_calls): the
+  # registry has the live one; while the owner starts it, wait for it.
+  defp current(owner, iso) do
+    case Py.Context.Registry.lookup(owner) do
+      {:ok, {:isolated, %{generation: generation} = live}} when is_map(live) ->
+        if generation == iso_generation(iso), do: {:ok, iso}, else: {:ok, live}
+
+      _restarting ->
+        case Py.Isolated.Context.current(owner) do
+          {:ok, {:isolated, live}} -> {:ok, live}
+          {:error, _} = error -> error
+        end
+    end
+  end
+
+  defp iso_generation(%{generation: generation}), do: generation
+  defp iso_generation(_restarting), do: nil
+
+  defp outbound(request, iso) do
+    {:ok, Objects.outbound(request, iso.owner, iso.generation)}
+  catch
+    :throw, {:py_isolated_object, why} ->
+      {:error,
+       %Py.Error{
+         kind: :conversion,
+         message:
+           case why do
+             :restarted ->
+               "a %Py.Object{} from an earlier run of this isolated context, which has " <>
+                 "since restarted: the object is gone"
+
+             :elsewhere ->
+               "a %Py.Object{} of another isolated or remote context: an object can " <>
+                 "only be used in the context that made it"
+           end
+       }}
+  end
+
+  # One stand-in per calling process and context (its generation); a
+  # callback process inherits its caller's (Py.Callbacks.inheritance/0), so
+  # a callback that calls the context again uses the caller's namespace.
+  defp standin(iso) do
+    key = {__MODULE__, iso.context}
+
+    case Process.get(key) do
+      pid when is_pid(pid) ->
+        pid
+
+      nil ->
+        pid = Node.spawn(iso.node, Py.Isolated.Standin, :start, [self(), iso.context, iso.table])
+        Process.put(key, pid)
+        pid
+    end
+  end
+
+  defp deadline(:infinity), do: :infinity
+  defp deadline(timeout), do: now() + timeout + @grace
+
+  defp await(%{tag: tag} = call, deadline, callbacks) do
+    receive do
+      {^tag, :reply, result} ->
+        Process.demonitor(tag, [:flush])
+        stop_callbacks(callbacks)
+        Objects.import(result, call.owner, call.iso.generation)
+
+      # `runner` (on the context's node) waits for the result under `token`.
+      {^tag, :callback, {runner, token}, name, args} ->
+        reply = {:forward, runner, token}
+        {pid, cb_ref} = Py.Callbacks.spawn_callback(reply, name, args)
+        await(call, deadline, Map.put(callbacks, cb_ref, {pid, reply, name}))
+
+      {:DOWN, cb_ref, :process, _, reason} when is_map_key(callbacks, cb_ref) ->
+        {{_pid, reply, name}, callbacks} = Map.pop(callbacks, cb_ref)
+        if reason != :normal, do: Py.Callbacks.exited(reply, name, reason)
+
+        await(call, deadline, callbacks)
+
+      {^tag, :event, kind, payload} ->
+        Py.EventSink.dispatch(kind, payload)
+        await(call, deadline, callbacks)
+
+      {:DOWN, ^tag, :process, standin, reason} ->
+        stop_callbacks(callbacks)
+        Process.delete({__MODULE__, call.iso.context})
+        down(call, standin, reason)
+    after
+      remaining(deadline) ->
+        if expired?(deadline) do
+          Process.demonitor(tag, [:flush])
+          stop_callbacks(callbacks)
+          {:error, Py.Error.timeout(call.timeout)}
+        else
+          await(call, deadline, callbacks)
+        end
+    end
+  end
+
+  defp down(call, _standin, :noconnection),
+    do: {:error, Py.Isolated.Context.crash_error(call.owner, call.iso)}
+
+  defp down(_call, _standin, reason) do
+    {:error,
+     %Py.Error{
+       kind: :internal,
+       message: "the isolated context's stand-in for this process exited: #{inspect(reason)}"
+     }}
+  end
+
+  defp stop_callbacks(callbacks) do
+    Enum.each(callbacks, fn {cb_ref, {pid, _reply, _name}} ->
+      Process.demonitor(cb_ref, [:flush])
+      Process.exit(pid, :kill)
+    end)
+  end
+
+  defp now, do: System.monotonic_time(:millisecond)
+  @max_after 4_294_967_295
+  defp remaining(:infinity), do: :infinity
+  defp remaining(deadline), do: min(max(deadline - now(), 0), @max_after)
+  defp expired?(:infinity), do: false
+  defp expired?(deadline), do: now() >= deadline
+end

@@ -185,7 +185,7 @@ defmodule Py.IsolationTest do
 
     test "unbounded recursion with the limit at 10**9 ends in an error, not in the VM",
          %{neighbour: neighbour} do
-      ctx = start_isolated!(max_memory: 1_000_000_000)
+      ctx = start_isolated!(max_memory: 200_000_000)
 
       code = """
       import sys

@@ -33,11 +33,15 @@ defmodule Py.Isolated.Context do
         {:os_process, nil} ->
           :os_process
 
-        {:none, node} when is_atom(node) and node not in [nil, true, false] ->
-          {:node, node}
-
         {:none, nil} ->
           nil
+
+        # This node: an ordinary context (a pool over nodes may list it).
+        {:none, node} when node == node() ->
+          nil
+
+        {:none, node} when is_atom(node) and node not in [true, false] ->
+          {:node, node}
 
         {isolation, node} ->
           raise ArgumentError,
@@ -143,7 +147,8 @@ defmodule Py.Isolated.Context do
       crashes: %{},
       waiting_crash: %{},
       waiting_current: [],
-      retry: nil
+      retry: nil,
+      down: nil
     }
 
     case launch(state) do
@@ -185,7 +190,7 @@ defmodule Py.Isolated.Context do
       }
 
       Enum.each(state.waiting_current, &GenServer.reply(&1, {:ok, {:isolated, iso}}))
-      {:ok, %{state | waiting_current: []}}
+      {:ok, %{state | waiting_current: [], down: nil}}
     else
       {:error, message} -> {:error, message}
     end
@@ -267,9 +272,10 @@ defmodule Py.Isolated.Context do
 
   @impl true
   def handle_call(:current, from, state) do
-    case state.iso do
-      nil -> {:noreply, %{state | waiting_current: [from | state.waiting_current]}}
-      iso -> {:reply, {:ok, {:isolated, iso}}, state}
+    case state do
+      %{iso: nil, down: %Py.Error{} = error} -> {:reply, {:error, error}, state}
+      %{iso: nil} -> {:noreply, %{state | waiting_current: [from | state.waiting_current]}}
+      %{iso: iso} -> {:reply, {:ok, {:isolated, iso}}, state}
     end
   end
 
@@ -349,12 +355,8 @@ defmodule Py.Isolated.Context do
 
   def handle_info(:retry, state) do
     case launch(%{state | retry: nil}) do
-      {:ok, state} ->
-        {:noreply, state}
-
-      {:error, message} ->
-        Logger.warning("py: an isolated Python context could not restart: #{message}")
-        {:noreply, %{state | retry: Process.send_after(self(), :retry, 1_000)}}
+      {:ok, state} -> {:noreply, %{state | down: nil}}
+      {:error, message} -> {:noreply, down(state, message)}
     end
   end
 
@@ -414,13 +416,26 @@ defmodule Py.Isolated.Context do
     }
 
     case launch(state) do
-      {:ok, state} ->
-        state
-
-      {:error, message} ->
-        Logger.warning("py: an isolated Python context could not restart: #{message}")
-        %{state | retry: Process.send_after(self(), :retry, 1_000)}
+      {:ok, state} -> state
+      {:error, message} -> down(state, message)
     end
+  end
+
+  # It could not start again (a remote node that is gone): calls fail at
+  # once with :closed, and it tries again every second.
+  defp down(state, message) do
+    if state.down == nil,
+      do: Logger.warning("py: a Python context could not restart: #{message}; retrying")
+
+    error = %Py.Error{kind: :closed, message: "the Python context is down: " <> message}
+    Enum.each(state.waiting_current, &GenServer.reply(&1, {:error, error}))
+
+    %{
+      state
+      | down: error,
+        waiting_current: [],
+        retry: Process.send_after(self(), :retry, 1_000)
+    }
   end
 
   # After max_calls: the old generation finishes its calls, then ends.

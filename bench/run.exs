@@ -258,6 +258,36 @@ Bench.sequential(Bench.n(1_000_000), fn -> Py.call(:math, :sqrt, [2.0]) end)
 :erlang.garbage_collect()
 figures = [Bench.emit(%{id: "W9", value: Bench.rss_mb() - before, unit: "MB growth"}) | figures]
 
+# I1, I4, I8: an isolated context (`isolation: :os_process`, its own OS
+# process reached through loopback distribution): W1 and W4 on it, and
+# the time to start one (ms).
+isolated = fn -> elem(Py.Context.start_link(isolation: :os_process), 1) end
+iso_ctx = isolated.()
+iso_calls = Bench.n(5_000)
+
+i1 =
+  Bench.median(fn ->
+    Bench.sequential(iso_calls, fn -> Py.Context.call(iso_ctx, :math, :sqrt, [2.0]) end)
+  end) / iso_calls * 1.0e6
+
+figures = [Bench.emit(%{id: "I1", value: i1, unit: "us/call"}) | figures]
+iso_trips = Bench.n(300)
+
+i4 =
+  Bench.median(fn ->
+    Bench.sequential(iso_trips, fn -> Py.Context.call(iso_ctx, :builtins, :bytes, [payload]) end)
+  end)
+
+figures = [Bench.emit(%{id: "I4", value: iso_trips * 1.0 / i4, unit: "MB/s"}) | figures]
+Py.Context.stop(iso_ctx)
+
+i8 =
+  Bench.median(fn ->
+    Bench.seconds(fn -> isolated.() |> Py.Context.stop() end)
+  end)
+
+figures = [Bench.emit(%{id: "I8", value: i8 * 1000, unit: "ms/context"}) | figures]
+
 # W1L, W2L (1 and 64 callers), W7L: W1, W2 and W7 while two OS processes
 # outside the VM run plain busy loops (one per core, nice 0), started and
 # stopped here. Five runs each; the median, and the worst run (the highest

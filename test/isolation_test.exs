@@ -105,6 +105,16 @@ defmodule Py.IsolationTest do
       wait_until(fn -> kept.() == 0 end)
     end
 
+    test "streams: a generator's items arrive in chunks from the isolated process" do
+      ctx = start_isolated!()
+
+      assert Py.stream_eval("(n * n for n in range(250))", %{}, context: ctx) |> Enum.to_list() ==
+               Enum.map(0..249, &(&1 * &1))
+
+      # Stopped early: the generator is closed there.
+      assert Py.stream_eval("iter(range(10**9))", %{}, context: ctx) |> Enum.take(3) == [0, 1, 2]
+    end
+
     test "bad options raise ArgumentError" do
       for opts <- [
             [isolation: :threads],
@@ -276,6 +286,25 @@ defmodule Py.IsolationTest do
       end
 
       refute_received {:answer, _, _, _}
+    end
+  end
+
+  describe "routes" do
+    test "a module routed to an isolated pool runs there" do
+      name = :"iso_routed_#{System.unique_integer([:positive])}"
+      start_supervised!({Py.Pool, name: name, size: 1, isolation: :os_process})
+      Py.Router.route("getpass", name)
+
+      try do
+        {:ok, user} = Py.call(:getpass, :getuser, [])
+        assert is_binary(user)
+        # getpass ran in the isolated process: only it imported the module.
+        [{pid, _}] = Py.Pool.handles(name)
+        assert Py.Context.eval(pid, "'getpass' in __import__('sys').modules") == {:ok, true}
+        assert Py.call(:os, :getpid, [], pool: name) != {:ok, String.to_integer(System.pid())}
+      after
+        Py.Router.unroute("getpass")
+      end
     end
   end
 

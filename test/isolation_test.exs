@@ -62,6 +62,21 @@ defmodule Py.IsolationTest do
       Py.unregister_function(:iso_reenter)
     end
 
+    test "Python's logging reaches this VM's Logger" do
+      ctx = start_isolated!()
+
+      log =
+        capture_log(fn ->
+          :ok =
+            Py.Context.exec(
+              ctx,
+              "import logging; logging.getLogger('iso').warning('disk %s', 'full')"
+            )
+        end)
+
+      assert log =~ "disk full"
+    end
+
     test "a timeout interrupts the call and the context goes on" do
       ctx = start_isolated!()
 

@@ -61,7 +61,9 @@ defmodule Py.ObjectTest do
     assert make_handles(ctx, 100_000) == 100_000
     :erlang.garbage_collect()
     assert Py.Object.await_live_count(live_before)
-    assert Py.Object.live_count() == live_before
+    # At most as many as before: a handle of an earlier test whose process
+    # ended may be released meanwhile.
+    assert Py.Object.live_count() <= live_before
     # The decrefs were queued to ctx before this call, so they have run.
     assert Py.Context.eval(ctx, "Tracked.alive") == {:ok, 0}
   end

@@ -104,7 +104,14 @@ defmodule Py.IsolationTest do
     test "a handle released on this node releases the object in the isolated process" do
       ctx = start_isolated!()
       {:ok, {_pid, {:isolated, iso}}} = Py.Context.handle(ctx)
-      kept = fn -> :erpc.call(iso.node, :ets, :info, [iso.table, :size]) end
+      # Objects are kept under integer ids (the table also holds the link).
+      kept = fn ->
+        :erpc.call(iso.node, :ets, :select_count, [
+          iso.table,
+          [{{:"$1", :_}, [{:is_integer, :"$1"}], [true]}]
+        ])
+      end
+
       assert kept.() == 0
 
       holder =
@@ -130,6 +137,33 @@ defmodule Py.IsolationTest do
       assert Py.stream_eval("iter(range(10**9))", %{}, context: ctx) |> Enum.take(3) == [0, 1, 2]
     end
 
+    test "plain calls go over the direct link; calls that print or return objects do not" do
+      ctx = start_isolated!()
+      test = self()
+
+      caller =
+        spawn(fn ->
+          receive do: (:go -> :ok)
+
+          send(
+            test,
+            {:results, Py.Context.call(ctx, :math, :sqrt, [4.0]),
+             Py.Context.eval(ctx, "object()", %{}, return: :object)}
+          )
+
+          receive do: (:exit -> :ok)
+        end)
+
+      :erlang.trace(caller, true, [:receive])
+      send(caller, :go)
+      assert_receive {:results, {:ok, 2.0}, {:ok, %Py.Object{}}}, 10_000
+      :erlang.trace(caller, false, [:receive])
+      send(caller, :exit)
+      received = collect_trace(caller, [])
+      assert Enum.any?(received, &match?({_tag, :py_fast, {:ok, 2.0}}, &1))
+      refute Enum.any?(received, &match?({_tag, :py_fast, {:ok, %Py.Object{}}}, &1))
+    end
+
     test "bad options raise ArgumentError" do
       for opts <- [
             [isolation: :threads],
@@ -139,6 +173,14 @@ defmodule Py.IsolationTest do
           ] do
         assert_raise ArgumentError, fn -> Py.Context.start_link(opts) end
       end
+    end
+  end
+
+  defp collect_trace(pid, acc) do
+    receive do
+      {:trace, ^pid, :receive, message} -> collect_trace(pid, [message | acc])
+    after
+      0 -> acc
     end
   end
 

@@ -60,6 +60,12 @@ defmodule Py.Native do
   def buffer_close(_buffer), do: err()
   def remote_object_new(_owner, _generation, _id), do: err()
   def remote_object_info(_term), do: err()
+  def link_listen, do: err()
+  def link_connect(_name, _ctx), do: err()
+  def link_send(_link, _frame), do: err()
+  def link_namespace(_link, _namespace), do: err()
+  def link_namespace_drop(_link, _id), do: err()
+  def link_job(_link, _id), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

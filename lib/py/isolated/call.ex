@@ -20,23 +20,88 @@ defmodule Py.Isolated.Call do
   @doc false
   def run(owner, {:isolated, iso}, namespace, request, timeout) do
     with {:ok, iso} <- current(owner, iso),
-         {:ok, request} <- outbound(request, iso) do
+         {:ok, outbound} <- outbound(request, iso) do
       standin = standin(iso)
       tag = Process.monitor(standin)
       own_namespace? = namespace != nil
       :atomics.add(iso.load, 1, 1)
 
-      send(
-        standin,
-        {:py_run, self(), tag, own_namespace?, Process.group_leader(), request, timeout}
-      )
+      call = %{
+        tag: tag,
+        iso: iso,
+        owner: owner,
+        timeout: timeout,
+        standin: standin,
+        own_namespace?: own_namespace?,
+        request: outbound,
+        job: nil
+      }
 
-      result =
-        await(%{tag: tag, iso: iso, owner: owner, timeout: timeout}, deadline(timeout), %{})
-
+      # A request with no object of the context's in it can take the link.
+      call = if outbound == request, do: send_link(call), else: call
+      if call.job == nil, do: send_dist(call)
+      deadline = if call.job, do: deadline(timeout, 0), else: deadline(timeout, @grace)
+      result = await(call, deadline, %{})
       :atomics.sub(iso.load, 1, 1)
       Py.Isolated.Context.count_call(owner, iso)
       result
+    end
+  end
+
+  # The distribution path: the request goes to the stand-in.
+  defp send_dist(call) do
+    send(
+      call.standin,
+      {:py_run, self(), call.tag, call.own_namespace?, Process.group_leader(), call.request,
+       call.timeout}
+    )
+  end
+
+  # The link path (`crate::link`): the request goes from this VM's NIF to
+  # the context's thread in the isolated process; the reply comes back the
+  # same way. A full or closed link, or a request too large for one frame,
+  # takes the distribution path.
+  defp send_link(%{iso: %{link: nil}} = call), do: call
+
+  defp send_link(call) do
+    case link_setup(call) do
+      {:ok, namespace_id, group_leader} ->
+        job = :erlang.unique_integer([:positive])
+        frame = {{call.tag, self()}, call.standin, group_leader, namespace_id, job, call.request}
+
+        case Py.Native.link_send(call.iso.link, frame) do
+          :ok -> %{call | job: job}
+          _busy_too_large_or_closed -> call
+        end
+
+      :no_link ->
+        call
+    end
+  end
+
+  # What the stand-in says the link path needs (its namespace's id there,
+  # a stand-in there for this process's group leader): asked once, and
+  # again when the group leader changes (`capture_io`).
+  defp link_setup(call) do
+    group_leader = Process.group_leader()
+    key = {__MODULE__, :link, call.standin, call.own_namespace?}
+
+    case Process.get(key) do
+      {^group_leader, setup} ->
+        setup
+
+      _ ->
+        ref = make_ref()
+        send(call.standin, {:py_link_setup, self(), ref, call.own_namespace?, group_leader})
+
+        setup =
+          receive do
+            {^ref, setup} -> setup
+            {:DOWN, tag, _, _, _} = down when tag == call.tag -> send(self(), down) && :no_link
+          end
+
+        Process.put(key, {group_leader, setup})
+        setup
     end
   end
 
@@ -96,8 +161,8 @@ defmodule Py.Isolated.Call do
     end
   end
 
-  defp deadline(:infinity), do: :infinity
-  defp deadline(timeout), do: now() + timeout + @grace
+  defp deadline(:infinity, _grace), do: :infinity
+  defp deadline(timeout, grace), do: now() + timeout + grace
 
   defp await(%{tag: tag} = call, deadline, callbacks) do
     receive do
@@ -105,6 +170,31 @@ defmodule Py.Isolated.Call do
         Process.demonitor(tag, [:flush])
         stop_callbacks(callbacks)
         Objects.import(result, call.owner, call.iso.generation)
+
+      # A reply over the link: as the context's thread made it.
+      {^tag, :py_fast, result} ->
+        case result do
+          {:ok, value} ->
+            Process.demonitor(tag, [:flush])
+            stop_callbacks(callbacks)
+            {:ok, value}
+
+          {:error, reason} ->
+            Process.demonitor(tag, [:flush])
+            stop_callbacks(callbacks)
+            {:error, Py.Error.from_native(reason)}
+
+          # Its context's thread was replaced: it never ran; take the
+          # distribution path, which renews it.
+          :not_queued ->
+            send_dist(call)
+            await(%{call | job: nil}, deadline, callbacks)
+        end
+
+      # The stand-in could not cancel a timed-out call over the link: its
+      # reply is on its way.
+      {^tag, :py_cancel_answer, :sent} ->
+        await(call, deadline, callbacks)
 
       # `runner` (on the context's node) waits for the result under `token`.
       {^tag, :callback, {runner, token}, name, args} ->
@@ -128,12 +218,20 @@ defmodule Py.Isolated.Call do
         down(call, standin, reason)
     after
       remaining(deadline) ->
-        if expired?(deadline) do
-          Process.demonitor(tag, [:flush])
-          stop_callbacks(callbacks)
-          {:error, Py.Error.timeout(call.timeout)}
-        else
-          await(call, deadline, callbacks)
+        cond do
+          not expired?(deadline) ->
+            await(call, deadline, callbacks)
+
+          # A call over the link has no runner to interrupt it here: the
+          # stand-in cancels it, and answers.
+          call.job != nil and not Map.get(call, :cancelling, false) ->
+            send(call.standin, {:py_cancel, {tag, self()}, call.job, call.timeout})
+            await(Map.put(call, :cancelling, true), now() + @grace, callbacks)
+
+          true ->
+            Process.demonitor(tag, [:flush])
+            stop_callbacks(callbacks)
+            {:error, Py.Error.timeout(call.timeout)}
         end
     end
   end

@@ -49,6 +49,19 @@ defmodule Py.Isolated.Child do
     end
   end
 
+  @doc """
+  Connects the origin's link (`name`) to `context`, for the plain calls of
+  the stand-ins (`Py.Isolated.Standin`); the link is kept in the holder's
+  table.
+  """
+  def link(name, context, table) do
+    with {:ok, {_pid, ref}} <- Py.Context.handle(context),
+         {:ok, link} <- Py.Native.link_connect(name, ref) do
+      :ets.insert(table, {:link, link})
+      :ok
+    end
+  end
+
   @doc "The origin's registered functions changed: these are the names now."
   def callbacks(names) do
     Enum.each(names, &Py.Native.callback_register/1)

@@ -117,13 +117,15 @@ defmodule Py.Isolated.Context do
 
   @doc false
   # A function was registered or unregistered: tell every isolated context.
+  # Synchronously: a call made right after `Py.register_function/2` finds
+  # the name there.
   def callbacks_changed do
     names = Py.Callbacks.names()
 
-    for {owner, {:isolated, %{} = iso}} <- Py.Context.Registry.all() do
-      send(owner, {:callbacks, names, iso.generation})
-    end
+    nodes =
+      for {_owner, {:isolated, %{node: node}}} <- Py.Context.Registry.all(), uniq: true, do: node
 
+    _ = :erpc.multicall(nodes, Child, :callbacks, [names], 5_000)
     :ok
   end
 
@@ -163,8 +165,10 @@ defmodule Py.Isolated.Context do
     with {:ok, node, port, os_pid} <- place(state),
          {:ok, context, {holder, table}} <- start_context(node, state) do
       Node.monitor(node, true)
+      link = if port, do: link(node, context, table)
 
       iso = %{
+        link: link,
         owner: self(),
         node: node,
         context: context,
@@ -243,6 +247,17 @@ defmodule Py.Isolated.Context do
       {:ok, _context, _holder} = ok -> ok
       {:error, %Py.Error{} = error} -> {:error, Exception.message(error)}
       {:error, message} -> {:error, message}
+    end
+  end
+
+  # The direct line to an isolated process on this host (`crate::link`);
+  # nil if it cannot be made, and calls then take the distribution path.
+  defp link(node, context, table) do
+    with {:ok, link, name} <- Py.Native.link_listen(),
+         :ok <- call(node, Child, :link, [name, context, table]) do
+      link
+    else
+      _ -> nil
     end
   end
 

@@ -3,6 +3,9 @@
 rustler::atoms! {
     ok,
     py_isolated_release,
+    py_fast,
+    busy,
+    too_large,
     error,
     nil,
     r#true = "true",

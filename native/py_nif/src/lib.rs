@@ -5,6 +5,7 @@ mod convert;
 mod erlang;
 mod error;
 mod interp;
+mod link;
 mod object;
 mod pyptr;
 mod remote_object;
@@ -223,6 +224,7 @@ fn queue<'a>(
         handle: handle.clone(),
         queued_at: std::time::Instant::now(),
         watched: false,
+        link: None,
     };
     match context.submit(job) {
         Ok(()) => (atoms::ok(), handle).encode(env),
@@ -423,6 +425,53 @@ fn remote_object_info<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
     match term.decode::<ResourceArc<remote_object::RemoteObjectRes>>() {
         Ok(handle) => (handle.owner, handle.generation, handle.id).encode(env),
         Err(_) => atoms::nil().encode(env),
+    }
+}
+
+/// The origin's end of a link to an isolated context's process:
+/// `{:ok, link, name}` (the process connects to `name`) or `{:error, why}`.
+#[rustler::nif]
+fn link_listen(env: Env) -> Term {
+    match link::listen() {
+        Ok((line, name)) => (atoms::ok(), ResourceArc::new(link::LinkRes(line)), name).encode(env),
+        Err(why) => (atoms::error(), why).encode(env),
+    }
+}
+
+/// The isolated process's end, serving request frames on `ctx`.
+#[rustler::nif]
+fn link_connect(env: Env, name: String, ctx: ResourceArc<ContextRes>) -> Term {
+    match link::connect(&name, ctx.0.clone()) {
+        Ok(line) => (atoms::ok(), ResourceArc::new(link::LinkRes(line))).encode(env),
+        Err(why) => (atoms::error(), why).encode(env),
+    }
+}
+
+/// Sends a request frame without blocking: `:ok`, `:busy`, `:too_large`
+/// or `:closed`.
+#[rustler::nif]
+fn link_send<'a>(env: Env<'a>, line: ResourceArc<link::LinkRes>, frame: Term<'a>) -> Term<'a> {
+    link::send_request(env, &line.0, frame)
+}
+
+/// Registers a stand-in's namespace for request frames; returns its id.
+#[rustler::nif]
+fn link_namespace(line: ResourceArc<link::LinkRes>, namespace: ResourceArc<NamespaceRes>) -> u64 {
+    line.0.add_namespace(namespace)
+}
+
+#[rustler::nif]
+fn link_namespace_drop(line: ResourceArc<link::LinkRes>, id: u64) -> rustler::Atom {
+    line.0.drop_namespace(id);
+    atoms::ok()
+}
+
+/// The job that request frame `id` queued, while it is queued or running.
+#[rustler::nif]
+fn link_job(env: Env, line: ResourceArc<link::LinkRes>, id: u64) -> Term {
+    match line.0.job(id) {
+        Some(job) => job.encode(env),
+        None => atoms::nil().encode(env),
     }
 }
 

@@ -50,6 +50,17 @@ impl ObjectRes {
     }
 }
 
+thread_local! {
+    /// Handles made on this thread so far (a runner compares it before and
+    /// after a job to know whether the reply holds any).
+    static WRAPPED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Handles made on this thread so far.
+pub fn wrapped() -> u64 {
+    WRAPPED.with(|w| w.get())
+}
+
 /// Number of `%Py.Object{}` handles alive in the VM.
 pub fn live() -> i64 {
     LIVE.load(Ordering::Relaxed)
@@ -71,6 +82,7 @@ pub fn wait_live_at_most(limit: i64, timeout: Duration) -> bool {
 /// Wraps `obj` as `%Py.Object{ref: resource, type: "module.Name"}`.
 pub fn wrap<'a>(env: Env<'a>, obj: &Bound<'_, PyAny>, owner: &Arc<Runner>) -> Term<'a> {
     LIVE.fetch_add(1, Ordering::Relaxed);
+    WRAPPED.with(|w| w.set(w.get() + 1));
     let resource = ResourceArc::new(ObjectRes {
         ptr: Some(PyPtr::new(obj)),
         owner: owner.clone(),

@@ -120,6 +120,7 @@ fn emit(py: Python<'_>, kind: rustler::Atom, payload: &Bound<'_, PyAny>) -> PyRe
     let sent = io::with_frame(|frame| {
         // A caller that timed out has stopped listening: the sink takes it.
         frame.state.clone().send_to_caller(false, || {
+            EVENTS.with(|n| n.set(n.get() + 1));
             let mut env = OwnedEnv::new();
             env.send_and_clear(&frame.caller, |env| {
                 let tag = io::reply_ref_in(frame, env);
@@ -227,4 +228,15 @@ pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
     ))?;
     builtins.getattr("exec")?.call1((code, dict))?;
     Ok(())
+}
+
+thread_local! {
+    /// Events sent to callers from this thread so far (a reply over a link
+    /// must not overtake them; see `worker.rs`).
+    static EVENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Events sent to callers from this thread so far.
+pub fn events_sent() -> u64 {
+    EVENTS.with(|n| n.get())
 }

@@ -466,6 +466,8 @@ impl Runner {
             &job.env,
             job.reply_ref.clone(),
         );
+        let wrapped_before = crate::object::wrapped();
+        let events_before = crate::observe::events_sent();
         let reply = catch_unwind(AssertUnwindSafe(|| {
             job.env.run(|env| {
                 let request = job.request.load(env);
@@ -505,6 +507,19 @@ impl Runner {
         let _ = PyErr::take(py);
         if !job.state.transition(RUNNING, DONE) {
             return; // cancelled: the caller has gone on
+        }
+        // A call that came over a link (`crate::link`) is answered over it,
+        // unless its reply holds objects or follows output or events: the
+        // caller's stand-in finishes those (it keeps the objects, it gets
+        // the replies to the output, the reply must not overtake what it
+        // forwards).
+        if let (Some((link, _)), Ok(result)) = (&job.link, &reply) {
+            let plain = io_requests == 0
+                && crate::object::wrapped() == wrapped_before
+                && crate::observe::events_sent() == events_before;
+            if plain && link.reply(&job.env, &job.reply_ref, result) {
+                return;
+            }
         }
         let reply_ref = job.reply_ref.clone();
         let _ = job.env.send_and_clear(&job.caller, |env| {
@@ -857,6 +872,8 @@ pub struct Job {
     pub queued_at: std::time::Instant,
     /// Whether its caller is monitored already.
     pub watched: bool,
+    /// The link it came over, and its id there (`crate::link`).
+    pub link: Option<(Arc<crate::link::Link>, u64)>,
 }
 
 impl Job {
@@ -891,6 +908,9 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        if let Some((link, id)) = &self.link {
+            link.forget_job(*id);
+        }
         self.state.ended.store(true, Ordering::SeqCst);
         let runner = &self.state.ctx.runner;
         let _ = runner.interrupted.compare_exchange(

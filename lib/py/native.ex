@@ -62,7 +62,7 @@ defmodule Py.Native do
   def remote_object_info(_term), do: err()
   def link_listen, do: err()
   def link_connect(_name, _ctx), do: err()
-  def link_send(_link, _frame), do: err()
+  def link_call(_link, _frame), do: err()
   def link_namespace(_link, _namespace), do: err()
   def link_namespace_drop(_link, _id), do: err()
   def link_job(_link, _id), do: err()

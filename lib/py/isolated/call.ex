@@ -21,61 +21,70 @@ defmodule Py.Isolated.Call do
   def run(owner, {:isolated, iso}, namespace, request, timeout) do
     with {:ok, iso} <- current(owner, iso),
          {:ok, outbound} <- outbound(request, iso) do
-      standin = standin(iso)
-      tag = Process.monitor(standin)
-      own_namespace? = namespace != nil
       :atomics.add(iso.load, 1, 1)
 
       call = %{
-        tag: tag,
+        tag: nil,
         iso: iso,
         owner: owner,
         timeout: timeout,
-        standin: standin,
-        own_namespace?: own_namespace?,
+        standin: standin(iso),
+        own_namespace?: namespace != nil,
         request: outbound,
         job: nil
       }
 
       # A request with no object of the context's in it can take the link.
-      call = if outbound == request, do: send_link(call), else: call
-      if call.job == nil, do: send_dist(call)
-      deadline = if call.job, do: deadline(timeout, 0), else: deadline(timeout, @grace)
-      result = await(call, deadline, %{})
+      result =
+        case outbound == request and send_link(call) do
+          {:answered, answer, call} -> fast_result(answer, call)
+          {:pending, call} -> await(call, deadline(timeout, 0), %{})
+          {:down, call} -> {:error, Py.Isolated.Context.crash_error(owner, call.iso)}
+          _no_link -> dist(call)
+        end
+
       :atomics.sub(iso.load, 1, 1)
       Py.Isolated.Context.count_call(owner, iso)
       result
     end
   end
 
-  # The distribution path: the request goes to the stand-in.
-  defp send_dist(call) do
+  # The distribution path: the request goes to the stand-in, monitored.
+  defp dist(call) do
+    call = %{call | tag: Process.monitor(call.standin), job: nil}
+
     send(
       call.standin,
       {:py_run, self(), call.tag, call.own_namespace?, Process.group_leader(), call.request,
        call.timeout}
     )
+
+    await(call, deadline(call.timeout, @grace), %{})
   end
 
   # The link path (`crate::link`): the request goes from this VM's NIF to
-  # the context's thread in the isolated process; the reply comes back the
-  # same way. A full or closed link, or a request too large for one frame,
-  # takes the distribution path.
-  defp send_link(%{iso: %{link: nil}} = call), do: call
+  # the context's thread in the isolated process, and the NIF polls for
+  # the reply a moment before the caller waits for it as a message. No
+  # monitor: if the process ends, the link says so. A full or closed link,
+  # or a request too large for one frame, takes the distribution path.
+  defp send_link(%{iso: %{link: nil}}), do: :no_link
 
   defp send_link(call) do
     case link_setup(call) do
       {:ok, namespace_id, group_leader} ->
         job = :erlang.unique_integer([:positive])
+        call = %{call | tag: make_ref(), job: job}
         frame = {{call.tag, self()}, call.standin, group_leader, namespace_id, job, call.request}
 
-        case Py.Native.link_send(call.iso.link, frame) do
-          :ok -> %{call | job: job}
-          _busy_too_large_or_closed -> call
+        case Py.Native.link_call(call.iso.link, frame) do
+          {:py_fast, result} -> {:answered, result, call}
+          :pending -> {:pending, call}
+          :down -> {:down, call}
+          _busy_too_large_or_closed -> :no_link
         end
 
       :no_link ->
-        call
+        :no_link
     end
   end
 
@@ -94,11 +103,15 @@ defmodule Py.Isolated.Call do
         ref = make_ref()
         send(call.standin, {:py_link_setup, self(), ref, call.own_namespace?, group_leader})
 
+        mref = Process.monitor(call.standin)
+
         setup =
           receive do
             {^ref, setup} -> setup
-            {:DOWN, tag, _, _, _} = down when tag == call.tag -> send(self(), down) && :no_link
+            {:DOWN, ^mref, _, _, _} -> :no_link
           end
+
+        Process.demonitor(mref, [:flush])
 
         Process.put(key, {group_leader, setup})
         setup
@@ -173,23 +186,14 @@ defmodule Py.Isolated.Call do
 
       # A reply over the link: as the context's thread made it.
       {^tag, :py_fast, result} ->
-        case result do
-          {:ok, value} ->
-            Process.demonitor(tag, [:flush])
-            stop_callbacks(callbacks)
-            {:ok, value}
+        Process.demonitor(tag, [:flush])
+        stop_callbacks(callbacks)
+        fast_result(result, call)
 
-          {:error, reason} ->
-            Process.demonitor(tag, [:flush])
-            stop_callbacks(callbacks)
-            {:error, Py.Error.from_native(reason)}
-
-          # Its context's thread was replaced: it never ran; take the
-          # distribution path, which renews it.
-          :not_queued ->
-            send_dist(call)
-            await(%{call | job: nil}, deadline, callbacks)
-        end
+      # The line went down with the call on it: the process ended.
+      {^tag, :py_link_down} ->
+        stop_callbacks(callbacks)
+        {:error, Py.Isolated.Context.crash_error(call.owner, call.iso)}
 
       # The stand-in could not cancel a timed-out call over the link: its
       # reply is on its way.
@@ -235,6 +239,13 @@ defmodule Py.Isolated.Call do
         end
     end
   end
+
+  defp fast_result({:ok, value}, _call), do: {:ok, value}
+  defp fast_result({:error, reason}, _call), do: {:error, Py.Error.from_native(reason)}
+
+  # Its context's thread was replaced: it never ran; take the distribution
+  # path, which renews it.
+  defp fast_result(:not_queued, call), do: dist(call)
 
   defp down(call, _standin, :noconnection),
     do: {:error, Py.Isolated.Context.crash_error(call.owner, call.iso)}

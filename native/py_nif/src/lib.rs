@@ -447,11 +447,11 @@ fn link_connect(env: Env, name: String, ctx: ResourceArc<ContextRes>) -> Term {
     }
 }
 
-/// Sends a request frame without blocking: `:ok`, `:busy`, `:too_large`
-/// or `:closed`.
+/// Sends a request frame without blocking and polls briefly for its reply:
+/// `{:py_fast, result}`, `:pending`, `:busy`, `:too_large` or `:closed`.
 #[rustler::nif]
-fn link_send<'a>(env: Env<'a>, line: ResourceArc<link::LinkRes>, frame: Term<'a>) -> Term<'a> {
-    link::send_request(env, &line.0, frame)
+fn link_call<'a>(env: Env<'a>, line: ResourceArc<link::LinkRes>, frame: Term<'a>) -> Term<'a> {
+    link::call(env, &line.0, frame)
 }
 
 /// Registers a stand-in's namespace for request frames; returns its id.

@@ -166,13 +166,50 @@ pub fn current_runner() -> Option<Arc<Runner>> {
 
 /// Waits for the next message with the interpreter's GIL released.
 fn wait(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
+    let link = current_runner().and_then(|runner| runner.link());
     // SAFETY: attached on entry; nothing touches Python while detached.
     unsafe {
         let tstate = ffi::PyEval_SaveThread();
-        let msg = next_message(rx);
+        let msg = match &link {
+            Some((link, context)) => next_message_linked(rx, link, context),
+            None => next_message(rx),
+        };
         ffi::PyEval_RestoreThread(tstate);
         msg
     }
+}
+
+/// `next_message` for the runner of an isolated context's process, which
+/// also polls its link for requests while it polls (see `crate::link`).
+fn next_message_linked(
+    rx: &flume::Receiver<Msg>,
+    link: &Arc<crate::link::Link>,
+    context: &Arc<Context>,
+) -> Result<Msg, flume::RecvError> {
+    let start = std::time::Instant::now();
+    link.listen_for_runner(true);
+    let msg = loop {
+        match rx.try_recv() {
+            Ok(msg) => break Ok(msg),
+            Err(flume::TryRecvError::Disconnected) => break Err(flume::RecvError::Disconnected),
+            Err(flume::TryRecvError::Empty) => {}
+        }
+        if link.poll_for_runner(context) {
+            continue;
+        }
+        let spin = if LAST_LINKED.with(Cell::get) {
+            LINKED_SPIN
+        } else {
+            SPIN
+        };
+        if start.elapsed() >= spin {
+            link.listen_for_runner(false);
+            return rx.recv();
+        }
+        std::hint::spin_loop();
+    };
+    link.listen_for_runner(false);
+    msg
 }
 
 /// A thread attached to one interpreter, and its queue.
@@ -207,6 +244,9 @@ pub struct Runner {
     /// A sub-interpreter runner's `erlang.Interrupted` class and the thread
     /// state the runtime thread uses to raise it there.
     pub interrupt: Mutex<Option<SubInterrupt>>,
+    /// In an isolated context's process: the link its requests come over,
+    /// which the runner polls while it polls its queue (`crate::link`).
+    link: Mutex<Option<(Arc<crate::link::Link>, std::sync::Weak<Context>)>>,
     exited: Mutex<bool>,
     exited_cv: Condvar,
 }
@@ -236,11 +276,23 @@ impl Runner {
             thread_ident: AtomicU64::new(0),
             interpreter: AtomicI64::new(-1),
             interrupt: Mutex::new(None),
+            link: Mutex::new(None),
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
         });
         watch::register(&runner);
         (runner, rx)
+    }
+
+    /// Polls `link` for requests of `context` while waiting for work.
+    pub fn attach_link(&self, link: Arc<crate::link::Link>, context: &Arc<Context>) {
+        *self.link.lock() = Some((link, Arc::downgrade(context)));
+    }
+
+    fn link(&self) -> Option<(Arc<crate::link::Link>, Arc<Context>)> {
+        let guard = self.link.lock();
+        let (link, context) = guard.as_ref()?;
+        Some((link.clone(), context.upgrade()?))
     }
 
     /// Starts a runner thread running `body`, which attaches to an
@@ -466,6 +518,7 @@ impl Runner {
             &job.env,
             job.reply_ref.clone(),
         );
+        LAST_LINKED.with(|last| last.set(job.link.is_some()));
         let wrapped_before = crate::object::wrapped();
         let events_before = crate::observe::events_sent();
         let reply = catch_unwind(AssertUnwindSafe(|| {
@@ -540,6 +593,17 @@ impl Runner {
 /// arrive back to back then skip a futex wake-up, which dominates the cost
 /// of a short call.
 const SPIN: Duration = Duration::from_micros(50);
+
+thread_local! {
+    /// Whether the last job this runner ran came over a link: it polls
+    /// longer for the next (see `LINKED_SPIN`).
+    static LAST_LINKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// How long the runner of an isolated context's process polls its queue
+/// and link before it sleeps: the whole process serves that one context,
+/// and a caller's next request comes a round trip after the last reply.
+const LINKED_SPIN: Duration = Duration::from_micros(200);
 
 /// The next message, polled briefly then waited for. Call without the GIL.
 pub fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {

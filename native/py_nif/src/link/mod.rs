@@ -46,6 +46,17 @@ pub struct Link {
     jobs: Mutex<HashMap<u64, ResourceArc<JobRes>>>,
     next_namespace: AtomicU64,
     send_lock: Mutex<()>,
+    /// The origin's side: replies that callers stopped polling for and wait
+    /// for as messages (see `call`); the reader thread reads while any do.
+    /// The isolated side: whether the context's runner is polling the
+    /// socket itself now (see `Link::poll_for_runner`); the reader thread
+    /// reads while it is not.
+    waiting: Mutex<i64>,
+    wake: parking_lot::Condvar,
+    /// The origin's side: the callers waiting for their reply as a message,
+    /// and the tag each waits with; told `{tag, :py_link_down}` if the line
+    /// goes down first.
+    waiters: Mutex<Vec<(LocalPid, OwnedEnv, SavedTerm)>>,
 }
 
 pub struct LinkRes(pub Arc<Link>);
@@ -71,6 +82,9 @@ impl Link {
             jobs: Mutex::new(HashMap::new()),
             next_namespace: AtomicU64::new(1),
             send_lock: Mutex::new(()),
+            waiting: Mutex::new(0),
+            wake: parking_lot::Condvar::new(),
+            waiters: Mutex::new(Vec::new()),
         })
     }
 
@@ -81,6 +95,7 @@ impl Link {
 
     fn close(&self) {
         self.open.store(false, Ordering::Release);
+        self.wake.notify_all();
         let fd = self.fd.load(Ordering::Acquire);
         if fd >= 0 {
             socket::shutdown(fd);
@@ -145,32 +160,35 @@ pub enum SendResult {
 }
 
 /// The origin's end: listens on a fresh abstract name, accepts the isolated
-/// process's connection in a thread (for up to a minute) and reads its
-/// replies. Returns the link and the name to connect to.
+/// process's connection in a thread (for up to a minute), which then reads
+/// the replies nobody polls for. Returns the link and the name to connect
+/// to.
 pub fn listen() -> Result<(Arc<Link>, String), String> {
     let (listener, name) = socket::listen()?;
     let link = Link::new(-1);
     let line = link.clone();
     std::thread::Builder::new()
         .name("py-link-origin".into())
-        .spawn(move || match socket::accept(listener, 60_000) {
-            Some(fd) => {
+        .spawn(move || {
+            if let Some(fd) = socket::accept(listener, 60_000) {
                 line.fd.store(fd, Ordering::Release);
                 line.open.store(true, Ordering::Release);
-                read_replies(fd);
-                line.close();
+                read_replies(&line, fd);
             }
-            None => line.close(),
+            line.close();
+            tell_down(&line);
         })
         .map_err(|e| e.to_string())?;
     Ok((link, name))
 }
 
 /// The isolated process's end: connects to `name` and serves request frames
-/// on `context`.
+/// on `context` (its runner reads them itself while it polls for work; a
+/// thread reads them while it does not).
 pub fn connect(name: &str, context: Arc<Context>) -> Result<Arc<Link>, String> {
     let fd = socket::connect(name)?;
     let link = Link::new(fd);
+    context.runner.attach_link(link.clone(), &context);
     let line = link.clone();
     std::thread::Builder::new()
         .name("py-link-isolated".into())
@@ -182,57 +200,216 @@ pub fn connect(name: &str, context: Arc<Context>) -> Result<Arc<Link>, String> {
     Ok(link)
 }
 
-/// Sends a request frame from a BEAM scheduler (never blocks): `:ok`,
-/// `:busy`, `:too_large` or `:closed`; the caller takes the distribution
-/// path on anything but `:ok`.
-pub fn send_request<'a>(env: rustler::Env<'a>, link: &Link, frame: Term<'a>) -> Term<'a> {
-    if link.fd().is_none() {
+/// How long a caller polls for its reply on its scheduler thread before it
+/// waits for a message instead (well under a NIF's time budget).
+const CALLER_POLL: std::time::Duration = std::time::Duration::from_micros(100);
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_FRAME + 1]);
+}
+
+/// Sends a request frame from a BEAM scheduler without blocking, then polls
+/// briefly for its reply: `{:py_fast, result}` (the reply), `:pending` (it
+/// will come as `{tag, :py_fast, result}`), or `:busy`, `:too_large`,
+/// `:closed` (not sent: the caller takes the distribution path). Replies
+/// for other callers read meanwhile are sent to them.
+pub fn call<'a>(env: rustler::Env<'a>, link: &Link, frame: Term<'a>) -> Term<'a> {
+    let Some(fd) = link.fd() else {
         return atoms::closed().encode(env);
-    }
+    };
     let binary = frame.to_binary();
     match link.send(binary.as_slice(), false) {
-        SendResult::Sent => atoms::ok().encode(env),
-        SendResult::Busy => atoms::busy().encode(env),
-        SendResult::TooLarge => atoms::too_large().encode(env),
-        SendResult::Closed => atoms::closed().encode(env),
+        SendResult::Sent => {}
+        SendResult::Busy => return atoms::busy().encode(env),
+        SendResult::TooLarge => return atoms::too_large().encode(env),
+        SendResult::Closed => return atoms::closed().encode(env),
+    }
+    let me = env.pid();
+    let start = std::time::Instant::now();
+    let mut down = false;
+    let own = BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        while start.elapsed() < CALLER_POLL {
+            match socket::try_recv(fd, &mut buffer) {
+                Ok(Some(n)) => {
+                    // SAFETY: written by `Link::reply` on the other side.
+                    let Some((term, _)) = (unsafe { env.binary_to_term_trusted(&buffer[..n]) })
+                    else {
+                        continue;
+                    };
+                    let Some((reply_ref, result)) = term.decode::<(Term, Term)>().ok() else {
+                        continue;
+                    };
+                    match reply_ref.decode::<(Term, LocalPid)>() {
+                        Ok((_tag, pid)) if pid == me => return Some(result),
+                        // Another caller's: sent from this process's env
+                        // (this is a scheduler thread).
+                        Ok((tag, pid)) => {
+                            link.waiters.lock().retain(|(waiter, _, _)| *waiter != pid);
+                            let _ = env.send(&pid, (tag, atoms::py_fast(), result).encode(env));
+                            *link.waiting.lock() -= 1;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Ok(None) => std::hint::spin_loop(),
+                Err(()) => {
+                    down = true;
+                    break;
+                }
+            }
+        }
+        None
+    });
+    if let Some(result) = own {
+        return (atoms::py_fast(), result).encode(env);
+    }
+    // The request went out and the line is down: the process at the other
+    // end has ended (its owner tells how).
+    if down {
+        link.close();
+        return atoms::down().encode(env);
+    }
+    // Wait for the reply as a message: the reader thread reads while any
+    // caller waits, and tells waiters if the line goes down.
+    let tag = frame
+        .decode::<(Term, Term, Term, Term, Term, Term)>()
+        .ok()
+        .and_then(|(reply_ref, ..)| reply_ref.decode::<(Term, Term)>().ok())
+        .map(|(tag, _)| tag);
+    if let Some(tag) = tag {
+        let owned = OwnedEnv::new();
+        let saved = owned.save(tag);
+        link.waiters.lock().push((me, owned, saved));
+    }
+    *link.waiting.lock() += 1;
+    link.wake.notify_all();
+    // The reader thread may have told the waiters already, before this one
+    // was among them: tell it here (a scheduler thread: from this env).
+    if !link.open.load(Ordering::Acquire) {
+        let mine = {
+            let mut waiters = link.waiters.lock();
+            let before = waiters.len();
+            waiters.retain(|(pid, _, _)| *pid != me);
+            waiters.len() != before
+        };
+        if mine {
+            return atoms::down().encode(env);
+        }
+    }
+    atoms::pending().encode(env)
+}
+
+/// The line went down: every caller still waiting is told. On a thread of
+/// this library.
+fn tell_down(link: &Link) {
+    let waiters = std::mem::take(&mut *link.waiters.lock());
+    for (pid, mut owned, tag) in waiters {
+        let _ = owned.send_and_clear(&pid, |env| {
+            (tag.load(env), atoms::py_link_down()).encode(env)
+        });
     }
 }
 
-fn read_replies(fd: i32) {
-    let mut buffer = vec![0u8; MAX_FRAME + 1];
+/// Sends a reply frame to its caller, which waits for it as a message. On
+/// the reader thread.
+fn dispatch(link: &Link, frame: &[u8]) {
     let mut owned = OwnedEnv::new();
-    while let Some(n) = socket::recv(fd, &mut buffer) {
-        let frame = &buffer[..n];
-        let decoded = owned.run(|env| {
-            // SAFETY: written by `Link::reply`, py's own NIF in the
-            // isolated process.
-            let (term, _) = unsafe { env.binary_to_term_trusted(frame) }?;
-            let (reply_ref, result): (Term, Term) = term.decode().ok()?;
-            let (tag, caller): (Term, LocalPid) = reply_ref.decode().ok()?;
-            Some((caller, owned.save(tag), owned.save(result)))
+    let decoded = owned.run(|env| {
+        // SAFETY: written by `Link::reply`, py's own NIF in the isolated
+        // process.
+        let (term, _) = unsafe { env.binary_to_term_trusted(frame) }?;
+        let (reply_ref, result): (Term, Term) = term.decode().ok()?;
+        let (tag, caller): (Term, LocalPid) = reply_ref.decode().ok()?;
+        Some((caller, owned.save(tag), owned.save(result)))
+    });
+    if let Some((caller, tag, result)) = decoded {
+        link.waiters.lock().retain(|(pid, _, _)| *pid != caller);
+        let _ = owned.send_and_clear(&caller, |env| {
+            (tag.load(env), atoms::py_fast(), result.load(env)).encode(env)
         });
-        match decoded {
-            Some((caller, tag, result)) => {
-                let _ = owned.send_and_clear(&caller, |env| {
-                    (tag.load(env), atoms::py_fast(), result.load(env)).encode(env)
-                });
+    }
+    *link.waiting.lock() -= 1;
+}
+
+/// The origin's reader: while callers wait for replies as messages, reads
+/// and sends them.
+fn read_replies(link: &Link, fd: i32) {
+    let mut buffer = vec![0u8; MAX_FRAME + 1];
+    loop {
+        {
+            let mut waiting = link.waiting.lock();
+            while *waiting <= 0 && link.open.load(Ordering::Acquire) {
+                link.wake.wait(&mut waiting);
             }
-            None => owned.clear(),
+        }
+        if !link.open.load(Ordering::Acquire) {
+            return;
+        }
+        match socket::recv_wait(fd, &mut buffer, 100) {
+            Ok(Some(n)) => dispatch(link, &buffer[..n]),
+            Ok(None) => {}
+            Err(()) => return,
         }
     }
 }
 
+/// The isolated process's reader: reads request frames while the runner
+/// does not poll the socket itself.
 fn read_requests(link: &Arc<Link>, fd: i32, context: &Arc<Context>) {
     let mut buffer = vec![0u8; MAX_FRAME + 1];
-    while let Some(n) = socket::recv(fd, &mut buffer) {
-        queue_request(link, context, &buffer[..n]);
+    loop {
+        {
+            let mut listening = link.waiting.lock();
+            while *listening > 0 && link.open.load(Ordering::Acquire) {
+                link.wake.wait(&mut listening);
+            }
+        }
+        if !link.open.load(Ordering::Acquire) {
+            return;
+        }
+        match socket::recv_wait(fd, &mut buffer, 100) {
+            Ok(Some(n)) => queue_request(link, context, &buffer[..n]),
+            Ok(None) => {}
+            Err(()) => return,
+        }
+    }
+}
+
+impl Link {
+    /// The runner of the isolated process polls the socket while it polls
+    /// its queue (`worker::next_message`): a request read here is queued,
+    /// and the runner takes it at once. Between `listen(true)` and
+    /// `listen(false)` the reader thread leaves the socket alone.
+    pub fn listen_for_runner(&self, on: bool) {
+        *self.waiting.lock() = i64::from(on);
+        if !on {
+            self.wake.notify_all();
+        }
+    }
+
+    /// One poll of the socket by the runner; true if a request was queued.
+    pub fn poll_for_runner(self: &Arc<Self>, context: &Arc<Context>) -> bool {
+        let Some(fd) = self.fd() else {
+            return false;
+        };
+        BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            match socket::try_recv(fd, &mut buffer) {
+                Ok(Some(n)) => {
+                    queue_request(self, context, &buffer[..n]);
+                    true
+                }
+                _ => false,
+            }
+        })
     }
 }
 
 fn queue_request(link: &Arc<Link>, context: &Arc<Context>, frame: &[u8]) {
     let owned = OwnedEnv::new();
     let parts = owned.run(|env| {
-        // SAFETY: written by `send_request` in the origin VM.
+        // SAFETY: written by `call` in the origin VM.
         let (term, _) = unsafe { env.binary_to_term_trusted(frame) }?;
         let (reply_ref, standin, group_leader, namespace, job_id, request): (
             Term,

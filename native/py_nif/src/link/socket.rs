@@ -1,10 +1,6 @@
 //! The Unix `SOCK_SEQPACKET` socket under a link: abstract names (Linux),
 //! whole-packet sends, and a receive that polls briefly before it blocks.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-/// How long a reader polls its socket before it blocks.
-const SPIN: Duration = Duration::from_micros(50);
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -118,10 +114,9 @@ pub fn send(fd: i32, frame: &[u8], wait: bool) -> Result<bool, ()> {
     }
 }
 
-/// The next packet's length, polling for a moment before it blocks; `None`
-/// when the line is down.
-pub fn recv(fd: i32, buffer: &mut [u8]) -> Option<usize> {
-    let start = Instant::now();
+/// One packet if one is there: `Ok(Some(len))`, `Ok(None)` none now,
+/// `Err` the line is down.
+pub fn try_recv(fd: i32, buffer: &mut [u8]) -> Result<Option<usize>, ()> {
     loop {
         // SAFETY: buffer is valid for its length.
         let n = unsafe {
@@ -133,35 +128,38 @@ pub fn recv(fd: i32, buffer: &mut [u8]) -> Option<usize> {
             )
         };
         if n > 0 {
-            return Some(n as usize);
+            return Ok(Some(n as usize));
         }
         if n == 0 {
-            return None;
+            return Err(());
         }
         match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EINTR) => {}
-            _ => return None,
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(None),
+            _ => return Err(()),
         }
-        if start.elapsed() >= SPIN {
-            let mut poll = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd; blocks until data or hang-up.
-            if unsafe { libc::poll(&mut poll, 1, -1) } < 0
-                && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
-            {
-                return None;
-            }
-            return recv_now(fd, buffer);
-        }
-        std::hint::spin_loop();
     }
 }
 
-fn recv_now(fd: i32, buffer: &mut [u8]) -> Option<usize> {
-    recv(fd, buffer)
+/// One packet, waiting up to `timeout_ms` for it.
+pub fn recv_wait(fd: i32, buffer: &mut [u8], timeout_ms: i32) -> Result<Option<usize>, ()> {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    if ready < 0 {
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => Ok(None),
+            _ => Err(()),
+        };
+    }
+    if ready == 0 {
+        return Ok(None);
+    }
+    try_recv(fd, buffer)
 }
 
 pub fn shutdown(fd: i32) {

@@ -182,6 +182,7 @@ defmodule Py.Isolated.Call do
       {^tag, :reply, result} ->
         Process.demonitor(tag, [:flush])
         stop_callbacks(callbacks)
+        forget_link(call)
         Objects.import(result, call.owner, call.iso.generation)
 
       # A reply over the link: as the context's thread made it.
@@ -235,10 +236,18 @@ defmodule Py.Isolated.Call do
           true ->
             Process.demonitor(tag, [:flush])
             stop_callbacks(callbacks)
+            forget_link(call)
             {:error, Py.Error.timeout(call.timeout)}
         end
     end
   end
+
+  # A call over the link that the stand-in answered: the link stops
+  # waiting for its reply.
+  defp forget_link(%{job: job, iso: %{link: link}}) when job != nil and link != nil,
+    do: Py.Native.link_forget(link)
+
+  defp forget_link(_call), do: :ok
 
   defp fast_result({:ok, value}, _call), do: {:ok, value}
   defp fast_result({:error, reason}, _call), do: {:error, Py.Error.from_native(reason)}

@@ -454,6 +454,13 @@ fn link_call<'a>(env: Env<'a>, line: ResourceArc<link::LinkRes>, frame: Term<'a>
     link::call(env, &line.0, frame)
 }
 
+/// The calling process no longer waits for its reply over the link.
+#[rustler::nif]
+fn link_forget(env: Env, line: ResourceArc<link::LinkRes>) -> rustler::Atom {
+    link::forget(&line.0, env.pid());
+    atoms::ok()
+}
+
 /// Registers a stand-in's namespace for request frames; returns its id.
 #[rustler::nif]
 fn link_namespace(line: ResourceArc<link::LinkRes>, namespace: ResourceArc<NamespaceRes>) -> u64 {

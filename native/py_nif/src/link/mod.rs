@@ -300,6 +300,20 @@ pub fn call<'a>(env: rustler::Env<'a>, link: &Link, frame: Term<'a>) -> Term<'a>
     atoms::pending().encode(env)
 }
 
+/// The calling process no longer waits for a reply over the link (the
+/// stand-in answered it: it printed, returned objects or timed out).
+pub fn forget(link: &Link, me: LocalPid) {
+    let removed = {
+        let mut waiters = link.waiters.lock();
+        let before = waiters.len();
+        waiters.retain(|(pid, _, _)| *pid != me);
+        waiters.len() != before
+    };
+    if removed {
+        *link.waiting.lock() -= 1;
+    }
+}
+
 /// The line went down: every caller still waiting is told. On a thread of
 /// this library.
 fn tell_down(link: &Link) {

@@ -167,6 +167,33 @@ defmodule Py.IsolationTest do
       assert Enum.any?(received, &match?({_tag, :reply, {:ok, {_marker, _id, "object"}}}, &1))
     end
 
+    test "the active venv reaches isolated contexts, started before or after" do
+      import Py.Test.VenvHelpers
+      {venv, site} = make_venv!(Path.join(tmp_dir!("venv-isolated"), "venv"))
+      probe = "py_iso_venv_probe_#{System.unique_integer([:positive])}"
+      File.write!(Path.join(site, probe <> ".py"), "VALUE = 42\n")
+      before = start_isolated!()
+
+      try do
+        assert :ok = Py.activate_venv(venv)
+        after_ = start_isolated!()
+
+        for ctx <- [before, after_] do
+          assert Py.Context.eval(ctx, "__import__(m).VALUE", %{"m" => probe}) == {:ok, 42}
+        end
+
+        assert :ok = Py.deactivate_venv()
+
+        assert {:error, %Py.Error{type: "ModuleNotFoundError"}} =
+                 Py.Context.eval(before, "__import__(m + '_x').VALUE", %{"m" => probe})
+
+        assert Py.Context.eval(before, "__import__('sys').prefix") ==
+                 Py.eval("__import__('sys').prefix")
+      after
+        Py.deactivate_venv()
+      end
+    end
+
     test "bad options raise ArgumentError" do
       for opts <- [
             [isolation: :threads],

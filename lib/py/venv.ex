@@ -53,9 +53,11 @@ defmodule Py.Venv do
     end
   end
 
+  # Isolated contexts on this host follow (`Py.Isolated.Context`).
   defp set(spec) do
     case Py.Native.venv_set(spec) do
       :ok ->
+        Py.Isolated.Context.venv_changed(spec)
         :ok
 
       {:error, message} ->

@@ -129,6 +129,21 @@ defmodule Py.Isolated.Context do
     :ok
   end
 
+  @doc false
+  # The active venv changed here (`Py.activate_venv/1`, `Py.install/2`):
+  # isolated contexts' processes (same host, same Python) follow, at once.
+  # Remote nodes keep their own.
+  def venv_changed(spec) do
+    nodes =
+      for {_owner, {:isolated, %{node: node, os_pid: os_pid}}} <- Py.Context.Registry.all(),
+          os_pid != nil,
+          uniq: true,
+          do: node
+
+    _ = :erpc.multicall(nodes, Py.Native, :venv_set, [spec], 5_000)
+    :ok
+  end
+
   defp crashed(message), do: %Py.Error{kind: :crashed, message: message}
 
   # ---------------------------------------------------------- GenServer
@@ -206,7 +221,8 @@ defmodule Py.Isolated.Context do
 
       case OsProcess.start(name, @start_timeout) do
         {:ok, port, os_pid} ->
-          env = Application.get_all_env(:py)
+          # The origin's settings, and its venv as active now.
+          env = Keyword.put(Application.get_all_env(:py), :venv, Py.Venv.active())
 
           case call(name, Child, :configure, [env, Py.Callbacks.names()]) do
             :ok ->

@@ -21,9 +21,16 @@ defmodule Py.Telemetry do
       `%{count: 1, stuck_ms: grace}`; metadata: `%{context: pid, pool:
       name | nil, index: i | nil}`. The stuck thread ends by itself if it
       ever returns to Python. `Py.info().retired` counts them.
+    * `[:py, :context, :crashed]` - the OS process of an isolated context
+      ended (a signal, `os._exit`, the OOM killer, a kill from outside), or
+      the node of a remote context went down; the context restarts.
+      Measurements: `%{count: 1}`; metadata: `%{context: pid, pool: {name,
+      index} | nil, reason: message}` and, for an isolated context,
+      `:os_pid` and `:exit_status` (128 + N for signal N), or `:node` for a
+      remote one. See `docs/isolation.md`.
 
-  Handlers run in the process that emits the event (for
-  `[:py, :context, :retired]`, the context's owner). A handler that raises
+  Handlers run in the process that emits the event (for both, the
+  context's owner). A handler that raises
   is detached and the failure logged, as `:telemetry` does.
   """
 

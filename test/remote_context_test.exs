@@ -74,6 +74,65 @@ defmodule Py.RemoteContextTest do
     Py.unregister_function(:remote_add)
   end
 
+  test "a pool over a :pg group places its context on a node of the group, and moves it when that node goes",
+       %{node: node} do
+    start_supervised!(%{id: :pg, start: {:pg, :start_link, []}})
+    other = start_peer()
+    group = :"py_workers_#{System.unique_integer([:positive])}"
+
+    for peer <- [node, other] do
+      {:ok, _} = :erpc.call(peer, :pg, :start, [:pg])
+      :ok = :erpc.call(peer, :pg, :join, [group, :erpc.call(peer, :erlang, :whereis, [:init])])
+    end
+
+    wait_until(fn -> length(:pg.get_members(group)) == 2 end)
+    name = :"pg_pool_#{System.unique_integer([:positive])}"
+    start_supervised!({Py.Pool, name: name, size: 1, nodes: {:pg, group}})
+    [first, second] = Enum.sort([node, other])
+    pid_of = fn n -> String.to_integer(:erpc.call(n, System, :pid, [])) end
+    first_pid = pid_of.(first)
+    second_pid = pid_of.(second)
+    assert Py.eval("__import__('os').getpid()", %{}, pool: name) == {:ok, first_pid}
+
+    capture_log(fn ->
+      {_, 0} = System.cmd("kill", ["-9", Integer.to_string(first_pid)])
+      # It starts again on the node left (calls get :crashed or :closed meanwhile).
+      wait_until(fn ->
+        Py.eval("__import__('os').getpid()", %{}, pool: name) == {:ok, second_pid}
+      end)
+    end)
+  end
+
+  defp start_peer do
+    paths = Enum.flat_map(:code.get_path(), &[~c"-pa", &1])
+
+    {:ok, peer, node} =
+      :peer.start(%{
+        name: :"py_remote_#{System.unique_integer([:positive])}",
+        host: ~c"127.0.0.1",
+        longnames: true,
+        args: paths
+      })
+
+    on_exit(fn ->
+      try do
+        :peer.stop(peer)
+      catch
+        _, _ -> :ok
+      end
+    end)
+
+    node
+  end
+
+  defp wait_until(fun, tries \\ 400) do
+    cond do
+      fun.() -> :ok
+      tries == 0 -> flunk("condition not reached")
+      true -> receive(after: (25 -> wait_until(fun, tries - 1)))
+    end
+  end
+
   test "killing the remote node gives :crashed to the waiting caller and :closed after, no hang",
        %{node: node} do
     {:ok, ctx} = Py.Context.start_link(node: node)

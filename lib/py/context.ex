@@ -60,7 +60,9 @@ defmodule Py.Context do
     * `:node` - run the context on another node of the cluster, where py
       is installed: it is started there and tied to this process; if that
       node goes, callers get `:crashed` and the context starts again when
-      the node is back. See `docs/isolation.md`.
+      the node is back. `{:pg, group}` picks a node that has processes in
+      that `:pg` group (default scope), and moves to another when it goes.
+      See `docs/isolation.md`.
     * `:retire_after` - milliseconds (default `config :py, retire_after:`,
       else 5 000). A call that timed out, or whose caller died, is
       interrupted; if it is still running this long after, it is stuck

@@ -32,8 +32,10 @@ defmodule Py.Pool do
   Starts a pool. Options: `:name` (an atom, required), `:size` (default
   `System.schedulers_online()`) and `:retire_after` (ms; see
   `Py.Context.start_link/1`). `isolation: :os_process` (with `:max_memory`
-  and `:max_calls`) runs each context in an OS process of its own, and
-  `nodes: [node, ...]` places the contexts on those nodes in turn; see
+  and `:max_calls`) runs each context in an OS process of its own,
+  `nodes: [node, ...]` places the contexts on those nodes in turn, and
+  `nodes: {:pg, group}` on the other nodes that have processes in that
+  `:pg` group (a context moves when its node goes); see
   `Py.Context.start_link/1` and `docs/isolation.md`.
 
   A process is bound to the least loaded context of the pool on its first
@@ -70,6 +72,9 @@ defmodule Py.Pool do
       nil ->
         nil
 
+      {:pg, _group} = pg ->
+        pg
+
       [_ | _] = nodes ->
         if Enum.all?(nodes, &(is_atom(&1) and &1 not in [nil, true, false])) do
           nodes
@@ -80,12 +85,14 @@ defmodule Py.Pool do
 
       other ->
         raise ArgumentError,
-              "the :nodes option must be a non-empty list of node names, got: #{inspect(other)}"
+              "the :nodes option must be a non-empty list of node names or {:pg, group}, " <>
+                "got: #{inspect(other)}"
     end
   end
 
   # Context `index` of a pool over `nodes` runs on one of them, in turn.
   defp node_option(nil, _index), do: []
+  defp node_option({:pg, group}, index), do: [node: {:pg, group, index}]
   defp node_option(nodes, index), do: [node: Enum.at(nodes, rem(index, length(nodes)))]
 
   @doc false

@@ -43,10 +43,18 @@ defmodule Py.Isolated.Context do
         {:none, node} when is_atom(node) and node not in [true, false] ->
           {:node, node}
 
+        # On a node of a :pg group (a pool's context `index` takes the
+        # index-th of the group's nodes, sorted).
+        {:none, {:pg, group}} ->
+          {:pg, group, 0}
+
+        {:none, {:pg, group, index}} when is_integer(index) and index >= 0 ->
+          {:pg, group, index}
+
         {isolation, node} ->
           raise ArgumentError,
-                "the :isolation option must be :none or :os_process, and :node an atom " <>
-                  "(a node name; a context on another node needs no :isolation), got: " <>
+                "the :isolation option must be :none or :os_process, and :node a node name " <>
+                  "or {:pg, group} (a context on another node needs no :isolation), got: " <>
                   "isolation: #{inspect(isolation)}, node: #{inspect(node)}"
       end
 
@@ -253,6 +261,29 @@ defmodule Py.Isolated.Context do
     end
   end
 
+  defp place(%{placement: {:pg, group, index}}) do
+    case pg_nodes(group) do
+      [] ->
+        {:error, "no other node has a process in the :pg group #{inspect(group)}"}
+
+      nodes ->
+        place(%{placement: {:node, Enum.at(nodes, rem(index, length(nodes)))}})
+    end
+  end
+
+  # The other nodes with members in `group` (of :pg's default scope).
+  defp pg_nodes(group) do
+    group
+    |> :pg.get_members()
+    |> Enum.map(&node/1)
+    |> Enum.uniq()
+    |> Enum.reject(&(&1 == node()))
+    |> Enum.sort()
+  catch
+    # :pg's default scope is not running here.
+    _, _ -> []
+  end
+
   defp start_context(node, state) do
     max_memory = state.opts[:max_memory]
 
@@ -366,7 +397,8 @@ defmodule Py.Isolated.Context do
     end
   end
 
-  def handle_info({:nodedown, node}, %{iso: %{node: node}, placement: {:node, _}} = state) do
+  def handle_info({:nodedown, node}, %{iso: %{node: node}, placement: placement} = state)
+      when placement != :os_process do
     {:noreply, crash(state, "the node #{node} that ran the context went down", %{node: node})}
   end
 

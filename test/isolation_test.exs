@@ -77,6 +77,28 @@ defmodule Py.IsolationTest do
       assert log =~ "disk full"
     end
 
+    test "erlang.self() is the calling process, and erlang.send reaches processes here" do
+      ctx = start_isolated!()
+      me = self()
+      # Over the link, and through the stand-in (a call that prints).
+      assert Py.Context.eval(ctx, "__import__('erlang').self()") == {:ok, me}
+
+      capture_io(fn ->
+        assert Py.Context.eval(ctx, "print('x') or __import__('erlang').self()") == {:ok, me}
+      end)
+
+      assert Py.Context.exec(ctx, "import erlang\nerlang.send(erlang.self(), ('hello', 1))") ==
+               :ok
+
+      assert_receive {"hello", 1}
+      other = spawn_link(fn -> receive do: ({"py", m} -> send(me, {:got, m})) end)
+
+      assert Py.Context.eval(ctx, "__import__('erlang').send(p, ('py', 2))", %{"p" => other}) ==
+               {:ok, nil}
+
+      assert_receive {:got, 2}
+    end
+
     test "a timeout interrupts the call and the context goes on" do
       ctx = start_isolated!()
 

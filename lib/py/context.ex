@@ -198,7 +198,11 @@ defmodule Py.Context do
     mref = Process.monitor(pid)
     group_leader = Py.GroupLeader.local()
 
-    case Py.Native.submit(ref, namespace, mref, group_leader, request) do
+    # For a stand-in of an isolated context, erlang.self() is the origin's
+    # caller it forwards to.
+    identity = if forward, do: elem(forward, 0)
+
+    case Py.Native.submit(ref, namespace, mref, group_leader, request, identity) do
       {:ok, job} ->
         await_reply(mref, job, timeout, group_leader, forward)
 

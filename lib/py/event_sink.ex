@@ -32,5 +32,12 @@ defmodule Py.EventSink do
     {:noreply, state}
   end
 
+  # erlang.send to a pid of another node (the NIF sends only to local
+  # ones): sent from here.
+  def handle_info({:py_send, to, message}, state) when is_pid(to) do
+    send(to, message)
+    {:noreply, state}
+  end
+
   def handle_info(_msg, state), do: {:noreply, state}
 end

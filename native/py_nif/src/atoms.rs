@@ -53,6 +53,7 @@ rustler::atoms! {
     log,
     span,
     py_event,
+    py_send,
     py_state,
     py_channel = "Elixir.Py.Channel",
     py_buffer = "Elixir.Py.Buffer",

@@ -181,8 +181,17 @@ fn submit<'a>(
     reply_ref: Term<'a>,
     group_leader: LocalPid,
     request: Term<'a>,
+    identity: Term<'a>,
 ) -> Term<'a> {
-    queue(env, &ctx.0, namespace, reply_ref, group_leader, request)
+    queue(
+        env,
+        &ctx.0,
+        namespace,
+        reply_ref,
+        group_leader,
+        request,
+        Some(identity),
+    )
 }
 
 /// Queues `request` on the thread that owns `object` (its interpreter),
@@ -197,7 +206,7 @@ fn submit_to_owner<'a>(
     request: Term<'a>,
 ) -> Term<'a> {
     let context = Context::new(object.owner.clone(), false, None);
-    queue(env, &context, None, reply_ref, group_leader, request)
+    queue(env, &context, None, reply_ref, group_leader, request, None)
 }
 
 /// Copies the request into an owned env and queues it on the context:
@@ -209,10 +218,16 @@ fn queue<'a>(
     reply_ref: Term<'a>,
     group_leader: LocalPid,
     request: Term<'a>,
+    identity: Option<Term<'a>>,
 ) -> Term<'a> {
     // When the caller dies, the job is cancelled (see interp/watch.rs).
     let handle = ResourceArc::new(JobRes(JobState::new(context.clone())));
     let owned = OwnedEnv::new();
+    // Who erlang.self() names, when not the caller: a pid (of the origin,
+    // for a stand-in on an isolated context's node).
+    let identity = identity
+        .filter(|t| t.get_type() == rustler::TermType::Pid)
+        .map(|t| owned.save(t));
     let job = Job {
         state: handle.0.clone(),
         reply_ref: owned.save(reply_ref),
@@ -225,6 +240,7 @@ fn queue<'a>(
         queued_at: std::time::Instant::now(),
         watched: false,
         link: None,
+        identity,
     };
     match context.submit(job) {
         Ok(()) => (atoms::ok(), handle).encode(env),

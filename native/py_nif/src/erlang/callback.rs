@@ -276,24 +276,38 @@ fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyRes
 fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> PyResult<()> {
     let runner = worker::current_runner()
         .ok_or_else(|| PyRuntimeError::new_err("erlang.send runs only on a py context"))?;
-    let mut env = OwnedEnv::new();
-    let target = env.run(|env| {
-        to_term(py, env, pid, &runner, 0)
-            .ok()
-            .and_then(|t| t.decode::<LocalPid>().ok())
+    let mut owned = OwnedEnv::new();
+    // A pid of this node is sent to directly; one of another node (an
+    // isolated context's caller is on the origin) goes through py's event
+    // sink, which sends it from Erlang.
+    let target = owned.run(|env| {
+        let term = to_term(py, env, pid, &runner, 0).ok()?;
+        match term.decode::<LocalPid>() {
+            Ok(local) => Some((local, None)),
+            Err(_) if term.get_type() == rustler::TermType::Pid => {
+                Some((crate::observe::sink()?, Some(owned.save(term))))
+            }
+            Err(_) => None,
+        }
     });
-    let Some(target) = target else {
+    let Some((target, remote)) = target else {
         return Err(pyo3::exceptions::PyTypeError::new_err(
             "erlang.send needs an erlang.Pid as its first argument",
         ));
     };
     let mut failure = None;
     // Sending to a dead process is not an error, as in Erlang.
-    let _ = env.send_and_clear(&target, |env| match to_term(py, env, message, &runner, 0) {
-        Ok(term) => term,
-        Err(f) => {
-            failure = Some(f.describe(py));
-            atoms::nil().encode(env)
+    let _ = owned.send_and_clear(&target, |env| {
+        let message = match to_term(py, env, message, &runner, 0) {
+            Ok(term) => term,
+            Err(f) => {
+                failure = Some(f.describe(py));
+                atoms::nil().encode(env)
+            }
+        };
+        match &remote {
+            Some(to) => (atoms::py_send(), to.load(env), message).encode(env),
+            None => message,
         }
     });
     match failure {
@@ -305,14 +319,18 @@ fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> P
 }
 
 fn self_pid(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    let caller = io::with_frame(|frame| frame.caller).ok_or_else(|| {
-        PyRuntimeError::new_err("erlang.self runs only inside a call from Elixir")
-    })?;
     let env = OwnedEnv::new();
-    env.run(|env| {
-        to_py(py, caller.encode(env), 0)
-            .map(|p| p.unbind())
-            .map_err(|_| PyRuntimeError::new_err("cannot make an erlang.Pid"))
+    let made = env.run(|env| {
+        io::with_frame(|frame| {
+            to_py(py, io::self_in(frame, env), 0)
+                .map(|p| p.unbind())
+                .map_err(|_| PyRuntimeError::new_err("cannot make an erlang.Pid"))
+        })
+    });
+    made.unwrap_or_else(|| {
+        Err(PyRuntimeError::new_err(
+            "erlang.self runs only inside a call from Elixir",
+        ))
     })
 }
 

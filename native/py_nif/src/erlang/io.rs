@@ -26,6 +26,10 @@ pub struct Target {
     pub state: Arc<JobState>,
     /// The caller's reference, saved in the job's env.
     reply_ref: SavedTerm,
+    /// The process `erlang.self()` names when it is not the caller: the
+    /// origin's caller of a call run for it by a stand-in on an isolated
+    /// context's node (saved in the job's env).
+    identity: Option<SavedTerm>,
     /// The running job's env; it outlives the target (see `begin`).
     job_env: *const OwnedEnv,
     buf: Vec<u8>,
@@ -45,6 +49,7 @@ pub fn begin(
     state: Arc<JobState>,
     job_env: &OwnedEnv,
     reply_ref: SavedTerm,
+    identity: Option<SavedTerm>,
 ) {
     TARGET.with(|t| {
         t.borrow_mut().push(Target {
@@ -52,6 +57,7 @@ pub fn begin(
             group_leader,
             state,
             reply_ref,
+            identity,
             job_env,
             buf: Vec::new(),
             requests: 0,
@@ -70,6 +76,19 @@ pub fn reply_ref_in<'a>(target: &Target, env: rustler::Env<'a>) -> rustler::Term
     // SAFETY: `begin`'s contract keeps the job env alive until `end`.
     let job_env = unsafe { &*target.job_env };
     job_env.run(|ref_env| target.reply_ref.load(ref_env).in_env(env))
+}
+
+/// The pid `erlang.self()` names for the innermost job, copied into `env`:
+/// its identity if it has one, else its caller.
+pub fn self_in<'a>(target: &Target, env: rustler::Env<'a>) -> rustler::Term<'a> {
+    match &target.identity {
+        // SAFETY: `begin`'s contract keeps the job env alive until `end`.
+        Some(identity) => {
+            let job_env = unsafe { &*target.job_env };
+            job_env.run(|id_env| identity.load(id_env).in_env(env))
+        }
+        None => target.caller.encode(env),
+    }
 }
 
 /// Flushes and pops the frame; returns how many io requests were sent.

@@ -517,6 +517,7 @@ impl Runner {
             job.state.clone(),
             &job.env,
             job.reply_ref.clone(),
+            job.identity.clone(),
         );
         LAST_LINKED.with(|last| last.set(job.link.is_some()));
         let wrapped_before = crate::object::wrapped();
@@ -938,6 +939,8 @@ pub struct Job {
     pub watched: bool,
     /// The link it came over, and its id there (`crate::link`).
     pub link: Option<(Arc<crate::link::Link>, u64)>,
+    /// Who `erlang.self()` is when not the caller (see `io::Target`).
+    pub identity: Option<SavedTerm>,
 }
 
 impl Job {

@@ -433,6 +433,8 @@ fn queue_request(link: &Arc<Link>, context: &Arc<Context>, frame: &[u8]) {
             u64,
             Term,
         ) = term.decode().ok()?;
+        // erlang.self() is the origin's caller, named in the reply ref.
+        let (_tag, caller): (Term, Term) = reply_ref.decode().ok()?;
         Some((
             owned.save(reply_ref),
             standin,
@@ -440,9 +442,10 @@ fn queue_request(link: &Arc<Link>, context: &Arc<Context>, frame: &[u8]) {
             namespace,
             job_id,
             owned.save(request),
+            owned.save(caller),
         ))
     });
-    let Some((reply_ref, standin, group_leader, namespace, job_id, request)) = parts else {
+    let Some((reply_ref, standin, group_leader, namespace, job_id, request, caller)) = parts else {
         return;
     };
     // A context closed under the link (its thread was retired): the call
@@ -474,6 +477,7 @@ fn queue_request(link: &Arc<Link>, context: &Arc<Context>, frame: &[u8]) {
         queued_at: std::time::Instant::now(),
         watched: false,
         link: Some((link.clone(), job_id)),
+        identity: Some(caller),
     };
     // A closed context drops the job; its stand-in answers the caller.
     let _ = context.submit(job);

@@ -270,6 +270,7 @@ defmodule Py.IsolationTest do
            %{neighbour: neighbour} do
         ctx = start_isolated!()
         :ok = Py.Context.exec(ctx, "state = 1")
+        {:ok, object} = Py.Context.eval(ctx, "[1, 2]", %{}, return: :object)
         before = os_pid(ctx)
 
         log =
@@ -288,6 +289,11 @@ defmodule Py.IsolationTest do
         assert Py.Context.eval(ctx, "2 + 2") == {:ok, 4}
         assert os_pid(ctx) != before
         assert {:error, %Py.Error{type: "NameError"}} = Py.Context.eval(ctx, "state")
+        # Objects from before are dead handles, with an error that says so.
+        assert {:error, %Py.Error{kind: :conversion, message: dead}} =
+                 Py.call_method(object, :count, [1])
+
+        assert dead =~ "restarted"
         assert Py.Context.eval(neighbour, "kept") == {:ok, "still here"}
       end
     end

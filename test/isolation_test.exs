@@ -99,6 +99,21 @@ defmodule Py.IsolationTest do
       assert_receive {:got, 2}
     end
 
+    test "erlang.state_* is this VM's shared state" do
+      ctx = start_isolated!()
+      key = "iso_state_#{System.unique_integer([:positive])}"
+
+      assert Py.Context.eval(ctx, "__import__('erlang').state_set(k, 41)", %{"k" => key}) ==
+               {:ok, nil}
+
+      assert Py.State.get(key) == 41
+
+      assert Py.Context.eval(ctx, "__import__('erlang').state_incr(k, 1)", %{"k" => key}) ==
+               {:ok, 42}
+
+      Py.State.delete(key)
+    end
+
     test "a timeout interrupts the call and the context goes on" do
       ctx = start_isolated!()
 

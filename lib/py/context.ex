@@ -257,9 +257,10 @@ defmodule Py.Context do
         dispatch_event(call, kind, payload)
         await(call, callbacks)
 
-      # py's own functions for Python (erlang.state_*): served here, at once.
-      {^mref, :callback, handle, {:internal, name}, args} ->
-        Py.Native.callback_reply(handle, Py.State.serve(name, args))
+      # py's own functions for Python (erlang.state_*, whereis, ...):
+      # served here, at once (or forwarded to the caller on the origin).
+      {^mref, :callback, handle, {:internal, name}, args} when call.forward == nil ->
+        Py.Native.callback_reply(handle, Py.Internal.serve(name, args))
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} when call.forward != nil ->

@@ -28,7 +28,7 @@ defmodule Py.EventSink do
 
   # erlang.state_* from a Python thread outside any call; the thread waits.
   def handle_info({:py_state, handle, name, args}, state) do
-    Py.Native.thread_reply(handle, Py.State.serve(name, args))
+    Py.Native.thread_reply(handle, Py.Internal.serve(name, args))
     {:noreply, state}
   end
 

@@ -201,6 +201,12 @@ defmodule Py.Isolated.Call do
       {^tag, :py_cancel_answer, :sent} ->
         await(call, deadline, callbacks)
 
+      # py's own functions (erlang.state_*, whereis, ...): served here, so
+      # they see this node's state and processes.
+      {^tag, :callback, {runner, token}, {:internal, name}, args} ->
+        send(runner, {:py_callback_result, token, Py.Internal.serve(name, args)})
+        await(call, deadline, callbacks)
+
       # `runner` (on the context's node) waits for the result under `token`.
       {^tag, :callback, {runner, token}, name, args} ->
         reply = {:forward, runner, token}

@@ -58,11 +58,6 @@ defmodule Py.Isolated.Standin do
         send(from, {ref, answer})
         loop(state)
 
-      {{tag, from}, :callback, handle, {:internal, name}, args} when is_pid(from) ->
-        _ = tag
-        Py.Native.callback_reply(handle, Py.State.serve(name, args))
-        loop(state)
-
       {{tag, from}, :callback, handle, name, args} when is_pid(from) ->
         token = make_ref()
         send(from, {tag, :callback, {self(), token}, name, args})

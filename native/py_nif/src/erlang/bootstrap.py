@@ -98,8 +98,18 @@ def call(name, *args):
 
 
 def send(pid, message):
-    """Sends `message` to the Elixir process `pid` (an erlang.Pid)."""
-    _send(pid, message)
+    """Sends `message` to the Elixir process `pid`: an erlang.Pid (of this
+    node or another), or the name (a str) a process is registered under."""
+    if isinstance(pid, str):
+        _call_internal("send_named", (pid, message))
+    else:
+        _send(pid, message)
+
+
+def whereis(name):
+    """The erlang.Pid of the process registered under `name` (a str), or
+    None."""
+    return _call_internal("whereis", (name,))
 
 
 def self():

@@ -31,6 +31,20 @@ defmodule Py.Config do
   def pool_size, do: positive(:pool_size, System.schedulers_online())
 
   @doc false
+  # The pools' default bound on calls waiting on a context.
+  def max_queue do
+    case Application.get_env(:py, :max_queue, :infinity) do
+      n when (is_integer(n) and n >= 0) or n == :infinity ->
+        n
+
+      other ->
+        raise ArgumentError,
+              "config :py, max_queue: must be a non-negative integer or :infinity, got: " <>
+                inspect(other)
+    end
+  end
+
+  @doc false
   # How long (ms) a context's interrupted call may go on before the context
   # is retired (see Py.Context); read when a context starts.
   def retire_after, do: positive(:retire_after, 5_000)

@@ -89,6 +89,30 @@ defmodule Py.Dispatch do
 
   defp run_bound(request, pool, timeout, retry?) do
     case current_binding(pool) do
+      {:ok, {handle, _namespace, _kind}} = bound ->
+        if overloaded?(pool, handle),
+          do: {:error, Error.overloaded(pool, Pool.max_queue(pool))},
+          else: run_bound(request, pool, timeout, retry?, bound)
+
+      {:error, _} = error ->
+        error
+    end
+  end
+
+  # More calls wait on the bound context than the pool's :max_queue.
+  defp overloaded?(pool, {_pid, ref}) do
+    case Pool.max_queue(pool) do
+      :infinity -> false
+      max -> load(ref) > max
+    end
+  end
+
+  defp load({:isolated, %{load: load}}), do: :atomics.get(load, 1)
+  defp load({:isolated, :restarting}), do: 0
+  defp load(ref), do: max(Py.Native.context_load(ref), 0)
+
+  defp run_bound(request, pool, timeout, retry?, bound) do
+    case bound do
       {:ok, {handle, namespace, kind}} ->
         case {Context.run(handle, namespace, request, timeout), kind} do
           {{:error, :not_queued}, :pool} when retry? ->

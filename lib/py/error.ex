@@ -10,6 +10,8 @@ defmodule Py.Error do
       * `:timeout` - the call did not finish within its `:timeout`; the
         running Python code was interrupted and the context stays usable
       * `:closed` - the context stopped (or died) before the call finished
+      * `:overloaded` - the pool's contexts have `:max_queue` calls waiting
+        already: the call was not queued (see `Py.Pool.start_link/1`)
       * `:crashed` - the OS process of an isolated context (or the node of a
         remote one) ended during the call: a segfault, `abort()`,
         `os._exit`, the OOM killer, a kill from outside; the message says
@@ -42,6 +44,7 @@ defmodule Py.Error do
           | :timeout
           | :closed
           | :crashed
+          | :overloaded
           | :conversion
           | :invalid
           | :runtime
@@ -77,6 +80,16 @@ defmodule Py.Error do
     %__MODULE__{
       kind: :closed,
       message: "the Python context stopped before the call finished; start a new one or retry"
+    }
+  end
+
+  @doc false
+  def overloaded(pool, max) do
+    %__MODULE__{
+      kind: :overloaded,
+      message:
+        "the py pool #{inspect(pool)} has #{max} calls waiting on this process's context " <>
+          "already (its :max_queue); the call was not queued"
     }
   end
 

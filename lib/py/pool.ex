@@ -38,6 +38,11 @@ defmodule Py.Pool do
   `:pg` group (a context moves when its node goes); see
   `Py.Context.start_link/1` and `docs/isolation.md`.
 
+  `max_queue: n` (default `config :py, max_queue:`, else `:infinity`)
+  bounds how many calls may wait on a context behind the one it runs: past
+  that, a call returns `{:error, %Py.Error{kind: :overloaded}}` at once
+  instead of queueing. Shed load or retry later.
+
   A process is bound to the least loaded context of the pool on its first
   call. A context whose thread is stuck in an interrupted call (in C, out
   of reach of interrupts) is avoided at once and retired after
@@ -60,12 +65,32 @@ defmodule Py.Pool do
     end
 
     _ = Py.Context.retire_after!(opts)
+    _ = max_queue!(opts)
     nodes = nodes!(opts)
     context_opts = Keyword.take(opts, [:retire_after, :isolation, :max_memory, :max_calls])
     _ = Py.Isolated.Context.options!(context_opts ++ node_option(nodes, 0))
 
-    {name, size, {context_opts, nodes}}
+    {name, size, {context_opts, nodes, max_queue!(opts)}}
   end
+
+  defp max_queue!(opts) do
+    case Keyword.fetch(opts, :max_queue) do
+      :error ->
+        Py.Config.max_queue()
+
+      {:ok, n} when (is_integer(n) and n >= 0) or n == :infinity ->
+        n
+
+      {:ok, other} ->
+        raise ArgumentError,
+              "the :max_queue option must be a non-negative integer or :infinity, got: " <>
+                inspect(other)
+    end
+  end
+
+  @doc false
+  # How many calls may wait on a context of the pool (:infinity: no bound).
+  def max_queue(name), do: :persistent_term.get({__MODULE__, name, :max_queue}, :infinity)
 
   defp nodes!(opts) do
     case Keyword.get(opts, :nodes) do
@@ -97,7 +122,7 @@ defmodule Py.Pool do
 
   @doc false
   def child_spec(opts) do
-    {name, _size, _context_opts} = options!(opts)
+    {name, _size, _pool_opts} = options!(opts)
 
     %{
       id: {__MODULE__, name},
@@ -107,8 +132,9 @@ defmodule Py.Pool do
   end
 
   @impl true
-  def init({name, size, {context_opts, nodes}}) do
+  def init({name, size, {context_opts, nodes, max_queue}}) do
     :persistent_term.put(key(name), :erlang.make_tuple(size, nil))
+    :persistent_term.put({__MODULE__, name, :max_queue}, max_queue)
     :persistent_term.put(counter_key(name), :atomics.new(1, []))
 
     children =

@@ -468,6 +468,14 @@ defmodule Py do
   @spec unbind() :: :ok
   def unbind, do: Py.Dispatch.drop_bindings()
 
+  @doc """
+  Interrupts what `context` runs now; see `Py.Context.interrupt/1`. The
+  interrupted call gets `{:error, %Py.Error{kind: :interrupted}}` and the
+  context goes on.
+  """
+  @spec interrupt(Context.t()) :: :ok | :idle | {:error, Error.t()}
+  def interrupt(context), do: Context.interrupt(context)
+
   # ------------------------------------------------------------ environments
 
   @doc """

@@ -136,6 +136,12 @@ defmodule Py.IsolationTest do
 
       assert {:error, %Py.Error{kind: :conversion}} =
                Py.Context.eval(other, "len(d)", %{"d" => obj})
+
+      # Nor channels and buffers, which live in this VM.
+      assert {:error, %Py.Error{kind: :conversion, message: message}} =
+               Py.Context.eval(ctx, "ch", %{"ch" => Py.Channel.new()})
+
+      assert message =~ "Py.Channel or Py.Buffer"
     end
 
     test "a handle released on this node releases the object in the isolated process" do

@@ -137,6 +137,39 @@ defmodule Py.Context do
     :exit, {:noproc, _} -> :ok
   end
 
+  @doc """
+  Interrupts what the context runs now: Python raises `erlang.Interrupted`
+  in the running code (a wait on a channel or buffer included) and its
+  caller gets `{:error, %Py.Error{kind: :interrupted}}`, unless the code
+  catches it. The context goes on with its next call. Returns `:ok`, or
+  `:idle` when it ran nothing. Code blocked inside C (a long `time.sleep`,
+  a blocking read) is interrupted when it returns to Python.
+
+      {:ok, ctx} = Py.Context.start_link()
+      task = Task.async(fn -> Py.Context.eval(ctx, "sum(1 for _ in iter(int, 1))") end)
+      # ... later
+      :ok = Py.Context.interrupt(ctx)
+      {:error, %Py.Error{kind: :interrupted}} = Task.await(task)
+  """
+  @spec interrupt(t) :: :ok | :idle | {:error, Py.Error.t()}
+  def interrupt(context) do
+    case handle(Py.Options.context!(context)) do
+      {:ok, {_pid, {:isolated, %{node: node, context: remote}}}} ->
+        :erpc.call(node, __MODULE__, :interrupt, [remote], 10_000)
+
+      {:ok, {_pid, {:isolated, :restarting}}} ->
+        :idle
+
+      {:ok, {_pid, ref}} ->
+        Py.Native.context_interrupt(ref)
+
+      {:error, _} = error ->
+        error
+    end
+  catch
+    :error, {:erpc, _} -> {:error, Py.Error.closed()}
+  end
+
   @doc "`Py.call/4` on this context."
   def call(context, module, function, args \\ [], opts \\ []),
     do: Py.call(module, function, args, [context: context] ++ opts)

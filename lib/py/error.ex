@@ -10,6 +10,7 @@ defmodule Py.Error do
       * `:timeout` - the call did not finish within its `:timeout`; the
         running Python code was interrupted and the context stays usable
       * `:closed` - the context stopped (or died) before the call finished
+      * `:interrupted` - `Py.interrupt/1` interrupted the call
       * `:overloaded` - the pool's contexts have `:max_queue` calls waiting
         already: the call was not queued (see `Py.Pool.start_link/1`)
       * `:crashed` - the OS process of an isolated context (or the node of a
@@ -45,6 +46,7 @@ defmodule Py.Error do
           | :closed
           | :crashed
           | :overloaded
+          | :interrupted
           | :conversion
           | :invalid
           | :runtime
@@ -66,6 +68,11 @@ defmodule Py.Error do
 
   @doc false
   # Builds the struct from the NIF's `{kind, ...}` reason.
+  # `Py.interrupt/1` raised erlang.Interrupted in the call (a timeout's
+  # interrupt never reaches the caller, which has gone on).
+  def from_native({:python, "erlang.Interrupted" = type, message, traceback}),
+    do: %__MODULE__{kind: :interrupted, type: type, message: message, traceback: traceback}
+
   def from_native({:python, type, message, traceback}),
     do: %__MODULE__{kind: :python, type: type, message: message, traceback: traceback}
 

@@ -153,6 +153,11 @@ defmodule Py.Isolated.Call do
              :elsewhere ->
                "a %Py.Object{} of another isolated or remote context: an object can " <>
                  "only be used in the context that made it"
+
+             :local_only ->
+               "a Py.Channel or Py.Buffer cannot reach an isolated or remote context " <>
+                 "(they live in this VM's memory); send the data in calls, or use " <>
+                 "erlang.send and callbacks"
            end
        }}
   end

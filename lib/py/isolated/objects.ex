@@ -86,13 +86,17 @@ defmodule Py.Isolated.Objects do
   context, or of an earlier generation of this one, throws.
   """
   def outbound(term, owner, generation) do
-    walk(term, fn %Py.Object{ref: ref} = object ->
-      case info(ref) do
-        {^owner, ^generation, id} -> {@marker, id}
-        {^owner, _old, _id} -> throw({:py_isolated_object, :restarted})
-        {_other, _generation, _id} -> throw({:py_isolated_object, :elsewhere})
-        nil -> object
-      end
+    walk(term, fn
+      %module{} when module in [Py.Channel, Py.Buffer] ->
+        throw({:py_isolated_object, :local_only})
+
+      %Py.Object{ref: ref} = object ->
+        case info(ref) do
+          {^owner, ^generation, id} -> {@marker, id}
+          {^owner, _old, _id} -> throw({:py_isolated_object, :restarted})
+          {_other, _generation, _id} -> throw({:py_isolated_object, :elsewhere})
+          nil -> object
+        end
     end)
   end
 
@@ -112,8 +116,10 @@ defmodule Py.Isolated.Objects do
 
   # ------------------------------------------------------------ walks
 
-  # Every %Py.Object{} in lists, tuples and maps (keys and values).
+  # Every %Py.Object{} (and channel and buffer) in lists, tuples and maps
+  # (keys and values).
   defp walk(%Py.Object{} = object, fun), do: fun.(object)
+  defp walk(%module{} = local, fun) when module in [Py.Channel, Py.Buffer], do: fun.(local)
   defp walk(list, fun) when is_list(list), do: walk_list(list, fun)
 
   defp walk(tuple, fun) when is_tuple(tuple),

@@ -4,6 +4,7 @@ rustler::atoms! {
     ok,
     py_isolated_release,
     py_fast,
+    idle,
     py_link_down,
     down,
     pending,

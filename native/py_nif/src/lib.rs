@@ -444,6 +444,17 @@ fn remote_object_info<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
     }
 }
 
+/// Interrupts what the context runs now (`Py.interrupt/1`): `:ok`, or
+/// `:idle` when it runs nothing.
+#[rustler::nif]
+fn context_interrupt(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
+    if ctx.0.runner.interrupt_running(ctx.0.id) {
+        atoms::ok()
+    } else {
+        atoms::idle()
+    }
+}
+
 /// The origin's end of a link to an isolated context's process:
 /// `{:ok, link, name}` (the process connects to `name`) or `{:error, why}`.
 #[rustler::nif]

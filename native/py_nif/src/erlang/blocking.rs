@@ -118,8 +118,13 @@ pub fn wait<S: OnWake + Send + 'static, R>(
     // for the next reader.
     let job = io::with_frame(|frame| frame.state.clone());
     let stopped = || {
-        job.as_ref()
-            .is_some_and(|job| job.is_cancelled() || !job.ctx.is_open())
+        job.as_ref().is_some_and(|job| {
+            job.is_cancelled()
+                || !job.ctx.is_open()
+                || job
+                    .interrupt_asked
+                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+        })
     };
     if stopped() {
         return Err(Stop::Interrupted);

@@ -341,6 +341,24 @@ impl Runner {
         }
     }
 
+    /// Interrupts the job that context `context` runs on this thread now,
+    /// if any (`Py.interrupt/1`): Python raises `erlang.Interrupted` there
+    /// and the caller gets the error. Returns whether one was running.
+    pub fn interrupt_running(self: &Arc<Self>, context: u64) -> bool {
+        if self.current_context.load(Ordering::Acquire) != context {
+            return false;
+        }
+        let job = self.current_job.load(Ordering::Acquire);
+        let running = self.running.lock();
+        let Some(entry) = running.iter().rev().find(|r| r.handle.0.id == job) else {
+            return false;
+        };
+        entry.handle.0.interrupt_asked.store(true, Ordering::SeqCst);
+        drop(running);
+        self.interrupt(job);
+        true
+    }
+
     /// Stops the thread after the running job (which is interrupted).
     pub fn close(self: &Arc<Self>) {
         if self.closed.swap(true, Ordering::AcqRel) {
@@ -805,6 +823,10 @@ pub struct JobState {
     io_sent: Mutex<u32>,
     /// Set when the job is over (run, skipped or dropped).
     ended: AtomicBool,
+    /// `Py.interrupt/1` asked to interrupt it (the job goes on to its
+    /// caller, with the Interrupted error); a wait on a channel or buffer
+    /// takes it (see `blocking::wait`).
+    pub interrupt_asked: AtomicBool,
 }
 
 pub struct JobRes(pub Arc<JobState>);
@@ -837,6 +859,7 @@ impl JobState {
             ctx,
             io_sent: Mutex::new(0),
             ended: AtomicBool::new(false),
+            interrupt_asked: AtomicBool::new(false),
         })
     }
 

@@ -96,10 +96,17 @@ pub fn execute<'a, 'py>(
         .ok_or_else(|| invalid("request has no tag"))?;
     match parts.as_slice() {
         [_, target, name, args, kwargs, ret] if tag == atoms::call() => {
-            let target = resolve_target(py, *target)?;
             let callable = match name.get_type() {
-                TermType::Atom if name.decode::<Atom>().ok() == Some(atoms::nil()) => target,
-                _ => target.getattr(text(*name, "function name")?)?,
+                TermType::Atom if name.decode::<Atom>().ok() == Some(atoms::nil()) => {
+                    resolve_target(py, *target)?
+                }
+                _ => {
+                    let name = text(*name, "function name")?;
+                    match in_namespace(py, namespace, *target, &name)? {
+                        Some(found) => found,
+                        None => resolve_target(py, *target)?.getattr(name)?,
+                    }
+                }
             };
             let args = args_tuple(py, *args)?;
             let kwargs = kwargs_dict(py, *kwargs)?;
@@ -118,8 +125,11 @@ pub fn execute<'a, 'py>(
             Ok(atoms::nil().encode(env))
         }
         [_, target, name, ret] if tag == atoms::getattr() => {
-            let target = resolve_target(py, *target)?;
-            let result = target.getattr(text(*name, "attribute name")?)?;
+            let name = text(*name, "attribute name")?;
+            let result = match in_namespace(py, namespace, *target, &name)? {
+                Some(found) => found,
+                None => resolve_target(py, *target)?.getattr(name)?,
+            };
             respond(py, env, ctx, &result, *ret)
         }
         [_, iterator, count] if tag == atoms::next_chunk() => {
@@ -240,6 +250,25 @@ fn text(term: Term, what: &str) -> JobResult<String> {
             "the {what} must be a string or an atom, got: {term:?}"
         ))),
     }
+}
+
+/// `__main__.name` is looked up first in the namespace the request runs
+/// in (the caller's, or the context's globals), where `Py.exec/2` defines
+/// names, then in the real `__main__` module.
+fn in_namespace<'py>(
+    py: Python<'py>,
+    namespace: &Namespace,
+    target: Term,
+    name: &str,
+) -> JobResult<Option<Bound<'py, PyAny>>> {
+    let is_main = match target.get_type() {
+        TermType::Atom | TermType::Binary => text(target, "module name")? == "__main__",
+        _ => false,
+    };
+    if !is_main {
+        return Ok(None);
+    }
+    Ok(namespace.dict(py)?.get_item(name)?)
 }
 
 fn resolve_target<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>> {

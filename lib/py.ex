@@ -469,6 +469,26 @@ defmodule Py do
   def unbind, do: Py.Dispatch.drop_bindings()
 
   @doc """
+  Adds import paths, code and imports that every interpreter gets: the main
+  one now, each parallel-pool slot (those made later too) before its next
+  call, and the processes of isolated contexts. Preloads add up, in order.
+
+    * `:paths` - directories put first on `sys.path`
+    * `:code` - Python source run in `__main__`'s namespace (its functions
+      are then callable as `Py.call(:__main__, name, args)`)
+    * `:imports` - modules to import
+
+  Returns `:ok`, or the error the main interpreter raised (the preload is
+  then not kept). The same at start-up: `config :py, preload: [imports:
+  ["numpy"]]`.
+
+      :ok = Py.preload(code: "def shout(s):\n    return s.upper()", imports: ["json"])
+      {:ok, "HI"} = Py.call(:__main__, :shout, ["hi"])
+  """
+  @spec preload(keyword) :: :ok | {:error, Error.t()}
+  def preload(opts), do: Py.Preload.add(opts)
+
+  @doc """
   Interrupts what `context` runs now; see `Py.Context.interrupt/1`. The
   interrupted call gets `{:error, %Py.Error{kind: :interrupted}}` and the
   context goes on.

@@ -16,6 +16,7 @@ defmodule Py.Application do
         children = [
           Py.Context.Registry,
           Py.Venv,
+          Py.Preload,
           {Py.Pool, name: :default, size: Py.Config.pool_size()},
           Py.EventSink
         ]

@@ -152,6 +152,20 @@ defmodule Py.Isolated.Context do
     :ok
   end
 
+  @doc false
+  # A preload was added here: isolated contexts' processes apply it too
+  # (those started later get it with the settings).
+  def preload_added(spec) do
+    nodes =
+      for {_owner, {:isolated, %{node: node, os_pid: os_pid}}} <- Py.Context.Registry.all(),
+          os_pid != nil,
+          uniq: true,
+          do: node
+
+    _ = :erpc.multicall(nodes, Py.Preload, :apply, [spec], 30_000)
+    :ok
+  end
+
   defp crashed(message), do: %Py.Error{kind: :crashed, message: message}
 
   # ---------------------------------------------------------- GenServer

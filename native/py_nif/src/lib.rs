@@ -7,6 +7,7 @@ mod error;
 mod interp;
 mod link;
 mod object;
+mod preload;
 mod pyptr;
 mod remote_object;
 mod request;
@@ -442,6 +443,21 @@ fn remote_object_info<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
         Ok(handle) => (handle.owner, handle.generation, handle.id).encode(env),
         Err(_) => atoms::nil().encode(env),
     }
+}
+
+/// Adds a preload (`Py.preload/1`): applied in the main interpreter now
+/// (its failure returned), then in every sub-interpreter slot.
+#[rustler::nif(schedule = "DirtyIo")]
+fn preload_add(
+    paths: Vec<String>,
+    imports: Vec<String>,
+    code: Option<String>,
+) -> Result<(), String> {
+    preload::add(preload::Spec {
+        paths,
+        imports,
+        code,
+    })
 }
 
 /// Interrupts what the context runs now (`Py.interrupt/1`): `:ok`, or

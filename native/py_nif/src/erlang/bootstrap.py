@@ -230,6 +230,23 @@ def _close(iterator):
 _venv = None
 
 
+def _preload(paths, imports, code):
+    # Py.preload/1 and `config :py, preload:`: paths go first on sys.path
+    # (once), the code runs in __main__'s namespace, the modules are
+    # imported.
+    import importlib
+    import sys
+
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    if code is not None:
+        main = sys.modules["__main__"]
+        exec(compile(code, "<py preload>", "exec"), main.__dict__)
+    for name in imports:
+        importlib.import_module(name)
+
+
 def _set_venv(spec):
     """Makes this interpreter use the venv `spec`, (prefix, site_dirs), or
     none (None), undoing the previous activation first. The venv's

@@ -142,7 +142,8 @@ unsafe fn slot_thread(
         let boot = runtime::install_erlang_module(py)
             .and_then(|m| m.getattr("Interrupted"))
             .map_err(|e| crate::error::describe(py, &e))
-            .and_then(|class| crate::venv::apply_at_start(py).map(|()| class));
+            .and_then(|class| crate::venv::apply_at_start(py).map(|()| class))
+            .inspect(|_| crate::preload::apply_at_start(py));
         match boot {
             Ok(class) => {
                 *runner.interrupt.lock() = Some(SubInterrupt {

@@ -258,6 +258,30 @@ Bench.sequential(Bench.n(1_000_000), fn -> Py.call(:math, :sqrt, [2.0]) end)
 :erlang.garbage_collect()
 figures = [Bench.emit(%{id: "W9", value: Bench.rss_mb() - before, unit: "MB growth"}) | figures]
 
+# W11: items/s of Py.stream_to/5: 100,000 ints from range() pushed to this
+# process, credit 1,000, acknowledged 100 at a time.
+w11_items = Bench.n(100_000)
+
+w11 =
+  Bench.median(fn ->
+    Bench.seconds(fn ->
+      {:ok, stream} = Py.stream_to(self(), :builtins, :range, [w11_items], credit: 1_000)
+      ref = stream.ref
+
+      Enum.each(1..w11_items, fn i ->
+        receive do
+          {^ref, :item, _} -> if rem(i, 100) == 0, do: Py.PushStream.ack(stream, 100)
+        end
+      end)
+
+      receive do
+        {^ref, :done} -> :ok
+      end
+    end)
+  end)
+
+figures = [Bench.emit(%{id: "W11", value: w11_items / w11, unit: "items/s"}) | figures]
+
 # I1, I4, I8: an isolated context (`isolation: :os_process`, its own OS
 # process reached through loopback distribution): W1 and W4 on it, and
 # the time to start one (ms).

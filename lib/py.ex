@@ -219,6 +219,22 @@ defmodule Py do
   end
 
   @doc """
+  Pushes the items of the iterable `module.function(*args)` returns (a
+  generator, sync or async) to `pid` as messages, with a credit scheme so a
+  slow receiver bounds memory; see `Py.PushStream`.
+
+      {:ok, stream} = Py.stream_to(self(), :builtins, :range, [3])
+      # {stream.ref, :item, 0}, {stream.ref, :item, 1}, {stream.ref, :item, 2}, {stream.ref, :done}
+
+  Options: `:credit` (default 100), and those of `stream/4`.
+  """
+  @spec stream_to(pid, name | Py.Object.t(), name | nil, list, keyword) ::
+          {:ok, Py.PushStream.t()}
+  def stream_to(pid, module, function, args \\ [], opts \\ []) do
+    Py.PushStream.start(pid, &stream(module, function, args, &1), opts)
+  end
+
+  @doc """
   Evaluates `code` and streams the items of the iterable it returns, like
   `stream/4`:
 

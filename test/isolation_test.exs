@@ -237,6 +237,22 @@ defmodule Py.IsolationTest do
       end
     end
 
+    test "node names are reused: starting and stopping makes no new atoms" do
+      names = fn -> :ets.info(Py.Isolated.Names, :size) end
+      before = names.()
+
+      nodes =
+        for _ <- 1..3 do
+          {:ok, ctx} = Py.Context.start(isolation: :os_process)
+          {:ok, {_, {:isolated, iso}}} = Py.Context.handle(ctx)
+          :ok = Py.Context.stop(ctx)
+          iso.node
+        end
+
+      assert names.() == before
+      assert nodes |> Enum.uniq() |> length() == 1
+    end
+
     test "bad options raise ArgumentError" do
       for opts <- [
             [isolation: :threads],

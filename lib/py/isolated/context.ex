@@ -218,7 +218,9 @@ defmodule Py.Isolated.Context do
         os_pid: os_pid
       }
 
-      ports = if port, do: Map.put(state.ports, port, {generation, os_pid}), else: state.ports
+      ports =
+        if port, do: Map.put(state.ports, port, {generation, os_pid, node}), else: state.ports
+
       register(state, iso)
 
       state = %{
@@ -390,16 +392,16 @@ defmodule Py.Isolated.Context do
   end
 
   def handle_info({port, {:exit_status, status}}, state) when is_port(port) do
-    {{generation, os_pid}, ports} = Map.pop(state.ports, port, {nil, nil})
+    {{generation, os_pid, node}, ports} = Map.pop(state.ports, port, {nil, nil, nil})
     state = %{state | ports: ports}
+    # The process is gone: its node name is free again.
+    if node, do: Py.Isolated.Names.give_back(node)
 
     cond do
       generation == nil ->
         {:noreply, state}
 
       generation == state.generation and state.iso != nil ->
-        Py.Isolated.Names.give_back(state.iso.node)
-
         message =
           "the isolated Python process (OS pid #{os_pid}) #{OsProcess.describe_exit(status)}"
 
@@ -424,7 +426,7 @@ defmodule Py.Isolated.Context do
   end
 
   def handle_info({:kill_if_alive, generation, os_pid}, state) do
-    if Enum.any?(state.ports, fn {_port, {gen, _}} -> gen == generation end),
+    if Enum.any?(state.ports, fn {_port, {gen, _, _}} -> gen == generation end),
       do: OsProcess.kill(os_pid)
 
     {:noreply, state}
@@ -535,9 +537,10 @@ defmodule Py.Isolated.Context do
   @impl true
   def terminate(_reason, state) do
     # A remote context ends with its holder, which watches this process.
-    Enum.each(state.ports, fn {port, {_gen, os_pid}} ->
+    Enum.each(state.ports, fn {port, {_gen, os_pid, node}} ->
       OsProcess.kill(os_pid)
       Port.close(port)
+      Py.Isolated.Names.give_back(node)
     end)
 
     :ok

@@ -83,6 +83,19 @@ defmodule Py.Callbacks do
     Enum.each(bindings, fn {key, value} -> Process.put(key, value) end)
   end
 
+  @doc false
+  # A call from a Python thread outside any call (served by the event
+  # sink). In an isolated context's process the functions are on the
+  # origin node: it runs there.
+  def run_for_thread(name, args) do
+    case Application.get_env(:py, :isolated_origin) do
+      nil -> run(name, args)
+      origin -> :erpc.call(origin, __MODULE__, :run_for_thread, [name, args])
+    end
+  catch
+    kind, reason -> {:error, Exception.format(kind, reason) |> String.trim()}
+  end
+
   defp run(name, args) do
     case :ets.lookup(@table, name) do
       [{_, fun}] -> apply_callback(fun, args)

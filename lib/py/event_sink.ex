@@ -32,6 +32,14 @@ defmodule Py.EventSink do
     {:noreply, state}
   end
 
+  # A registered function called from a Python thread outside any call:
+  # run in a process of its own (calls from several threads run at once);
+  # the thread waits for the answer.
+  def handle_info({:py_thread_call, handle, name, args}, state) do
+    spawn(fn -> Py.Native.thread_reply(handle, Py.Callbacks.run_for_thread(name, args)) end)
+    {:noreply, state}
+  end
+
   # erlang.send to a pid of another node (the NIF sends only to local
   # ones): sent from here.
   def handle_info({:py_send, to, message}, state) when is_pid(to) do

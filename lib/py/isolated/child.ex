@@ -34,7 +34,9 @@ defmodule Py.Isolated.Child do
       Keyword.merge(env,
         pool_size: 1,
         parallel_slots: 1,
-        allow_process_exit: true
+        allow_process_exit: true,
+        # Calls from Python threads here go to the origin's functions.
+        isolated_origin: System.fetch_env!("PY_ISOLATED_ORIGIN") |> String.to_atom()
       )
 
     Enum.each(env, fn {key, value} -> Application.put_env(:py, key, value) end)

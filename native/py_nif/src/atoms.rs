@@ -56,6 +56,7 @@ rustler::atoms! {
     py_event,
     py_send,
     py_state,
+    py_thread_call,
     py_channel = "Elixir.Py.Channel",
     py_buffer = "Elixir.Py.Buffer",
     full,

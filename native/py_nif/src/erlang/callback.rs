@@ -9,7 +9,7 @@
 //! call Python again on the same context, to any depth.
 use crate::atoms;
 use crate::builtins::{self, builtin};
-use crate::convert::{to_py, to_term, to_term_in};
+use crate::convert::{to_py, to_term_in};
 use crate::io;
 use crate::worker::{self, Msg, Runner};
 use parking_lot::RwLock;
@@ -87,9 +87,11 @@ fn call(
             "{what} runs only inside a call from Elixir (not in a thread that Python code started)"
         ))
     };
+    // A thread Python code started (it runs no job): the event sink
+    // process serves the call, and the thread waits without the GIL.
     let in_job = io::with_frame(|_| ()).is_some();
-    if internal && !in_job {
-        return call_via_sink(py, &name, args);
+    if !in_job {
+        return call_via_sink(py, &name, args, internal);
     }
     let runner = worker::current_runner().ok_or_else(outside)?;
     let id = worker::next_id();
@@ -226,10 +228,17 @@ fn save_args(
     Ok((converted, saved))
 }
 
-/// py's own functions (`erlang.state_*`) called from a thread that runs no
-/// job (a thread Python code started): served by the event sink process,
+/// A call into Elixir from a thread that runs no job (a thread Python code
+/// started: `threading`, `concurrent.futures`, a library's): the event sink
+/// process serves it (py's own functions at once, a registered function in
+/// a process of its own, so calls from several threads run concurrently),
 /// while this thread waits without the GIL.
-fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+fn call_via_sink(
+    py: Python<'_>,
+    name: &str,
+    args: &Bound<'_, PyTuple>,
+    internal: bool,
+) -> PyResult<Py<PyAny>> {
     let Some(sink) = crate::observe::sink() else {
         return Err(builtins::erlang_error(
             py,
@@ -245,7 +254,12 @@ fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyRes
     let mut env = OwnedEnv::new();
     let sent = env.send_and_clear(&sink, |env| {
         let args = converted.run(|own| saved.load(own).in_env(env));
-        (atoms::py_state(), handle.encode(env), name, args).encode(env)
+        let kind = if internal {
+            atoms::py_state()
+        } else {
+            atoms::py_thread_call()
+        };
+        (kind, handle.encode(env), name, args).encode(env)
     });
     // If the sink drops the request, the handle (and the sender) go with it.
     drop(handle);
@@ -274,14 +288,15 @@ fn call_via_sink(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyRes
 }
 
 fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> PyResult<()> {
-    let runner = worker::current_runner()
-        .ok_or_else(|| PyRuntimeError::new_err("erlang.send runs only on a py context"))?;
+    // On a thread Python code started there is no runner: values convert
+    // as usual, but no object handle can be made.
+    let runner = worker::current_runner();
     let mut owned = OwnedEnv::new();
     // A pid of this node is sent to directly; one of another node (an
     // isolated context's caller is on the origin) goes through py's event
     // sink, which sends it from Erlang.
     let target = owned.run(|env| {
-        let term = to_term(py, env, pid, &runner, 0).ok()?;
+        let term = to_term_in(py, env, pid, runner.as_ref(), 0).ok()?;
         match term.decode::<LocalPid>() {
             Ok(local) => Some((local, None)),
             Err(_) if term.get_type() == rustler::TermType::Pid => {
@@ -298,7 +313,7 @@ fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> P
     let mut failure = None;
     // Sending to a dead process is not an error, as in Erlang.
     let _ = owned.send_and_clear(&target, |env| {
-        let message = match to_term(py, env, message, &runner, 0) {
+        let message = match to_term_in(py, env, message, runner.as_ref(), 0) {
             Ok(term) => term,
             Err(f) => {
                 failure = Some(f.describe(py));

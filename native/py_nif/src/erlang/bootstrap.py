@@ -97,6 +97,20 @@ def call(name, *args):
     return _call(name, args)
 
 
+async def async_call(name, *args):
+    """Awaitable `call`: the Elixir function runs while the event loop goes
+    on, so calls gathered with asyncio.gather run at once. (It waits in a
+    thread of the loop's default executor, as a call from any Python thread
+    does: without the caller's bindings.)"""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, _call, name, args)
+
+
+acall = async_call
+
+
 def send(pid, message):
     """Sends `message` to the Elixir process `pid`: an erlang.Pid (of this
     node or another), or the name (a str) a process is registered under."""

@@ -4,6 +4,7 @@ defmodule Py.IsolationTest do
   # Not async: the VM becomes a distributed node, and the crash tests
   # start and kill OS processes.
   use ExUnit.Case, async: false
+  import Py.Test.Wait
 
   import ExUnit.CaptureIO
   import ExUnit.CaptureLog
@@ -269,15 +270,6 @@ defmodule Py.IsolationTest do
       {:trace, ^pid, :receive, message} -> collect_trace(pid, [message | acc])
     after
       0 -> acc
-    end
-  end
-
-  # Polls a condition on another OS process (no message says when it holds).
-  defp wait_until(fun, tries \\ 200) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition not reached")
-      true -> receive(after: (25 -> wait_until(fun, tries - 1)))
     end
   end
 

@@ -1,6 +1,7 @@
 defmodule Py.OverloadTest do
   # `max_queue:` on a pool: past it, a call is answered :overloaded at once.
   use ExUnit.Case, async: true
+  import Py.Test.Wait
 
   # A call that holds its context (its thread blocked in a channel's
   # receive) until the test sends on the channel.
@@ -9,14 +10,6 @@ defmodule Py.OverloadTest do
   defp load(pool) do
     [{_pid, ref}] = Py.Pool.handles(pool)
     Py.Native.context_load(ref)
-  end
-
-  defp wait_until(fun, tries \\ 400) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition not reached")
-      true -> receive(after: (10 -> wait_until(fun, tries - 1)))
-    end
   end
 
   test "past max_queue calls waiting, a call returns :overloaded at once; the others run" do

@@ -6,28 +6,11 @@ defmodule Py.RemoteContextTest do
 
   import ExUnit.CaptureIO
   import ExUnit.CaptureLog
+  import Py.Test.Wait
 
   setup do
     :ok = Py.Isolated.Distribution.ensure()
-    paths = Enum.flat_map(:code.get_path(), &[~c"-pa", &1])
-
-    {:ok, peer, node} =
-      :peer.start(%{
-        name: :"py_remote_#{System.unique_integer([:positive])}",
-        host: ~c"127.0.0.1",
-        longnames: true,
-        args: paths
-      })
-
-    on_exit(fn ->
-      try do
-        :peer.stop(peer)
-      catch
-        _, _ -> :ok
-      end
-    end)
-
-    %{node: node}
+    %{node: start_peer()}
   end
 
   defp os_pid(ctx), do: Py.Context.eval!(ctx, "__import__('os').getpid()")
@@ -123,14 +106,6 @@ defmodule Py.RemoteContextTest do
     end)
 
     node
-  end
-
-  defp wait_until(fun, tries \\ 400) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition not reached")
-      true -> receive(after: (25 -> wait_until(fun, tries - 1)))
-    end
   end
 
   test "killing the remote node gives :crashed to the waiting caller and :closed after, no hang",

@@ -28,6 +28,7 @@ defmodule Py.Context do
 
   use GenServer
 
+  import Py.Deadline
   require Logger
 
   @typedoc "A context: its pid or registered name."
@@ -340,16 +341,6 @@ defmodule Py.Context do
       :sent -> receive_sent(call)
     end
   end
-
-  defp now, do: System.monotonic_time(:millisecond)
-
-  # `receive ... after` takes at most 2^32 - 1 ms: a longer wait is made of
-  # several, each ending with a look at the deadline.
-  @max_after 4_294_967_295
-  defp remaining(:infinity), do: :infinity
-  defp remaining(deadline), do: min(max(deadline - now(), 0), @max_after)
-  defp expired?(:infinity), do: false
-  defp expired?(deadline), do: now() >= deadline
 
   # Callback processes are monitored: drop the monitors (and a `DOWN`
   # already in the mailbox), then kill them.

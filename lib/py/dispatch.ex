@@ -17,28 +17,28 @@ defmodule Py.Dispatch do
 
     timeout = Py.Options.timeout!(opts)
 
-    case isolated_receiver(request) do
+    # A request whose receiver is an object of an isolated or remote
+    # context runs there, whatever the options say (the object exists
+    # nowhere else).
+    case Py.Isolated.Objects.owner(receiver(request)) do
       nil -> run_where(request, opts, timeout)
-      owner -> run_on(owner, request, timeout)
+      owner -> Py.Object.Owner.run_isolated(owner, request, timeout)
     end
   end
 
-  # A request whose receiver is an object of an isolated or remote context
-  # runs there, whatever the options say (the object exists nowhere else).
-  defp isolated_receiver(request) do
+  # The object a request acts on, if its receiver is one.
+  defp receiver(request) do
     case request do
       {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
       {:getattr, %Py.Object{} = object, _name, _ret} -> object
       {:next_chunk, %Py.Object{} = object, _chunk_size} -> object
       {:close, %Py.Object{} = object} -> object
       {:repr, %Py.Object{} = object} -> object
+      # A stream's iterator over the iterable it got from the owner.
       {:call, :erlang, :_iterator, [%Py.Object{} = object], _kwargs, _ret} -> object
       _ -> nil
     end
-    |> Py.Isolated.Objects.owner()
   end
-
-  defp run_on(owner, request, timeout), do: Py.Object.Owner.run_isolated(owner, request, timeout)
 
   defp run_where(request, opts, timeout) do
     case Keyword.fetch(opts, :context) do
@@ -72,18 +72,7 @@ defmodule Py.Dispatch do
   # context shares one interpreter and the request runs where the caller is
   # bound, as any other.
   defp owned_receiver(request) do
-    object =
-      case request do
-        {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
-        {:getattr, %Py.Object{} = object, _name, _ret} -> object
-        {:next_chunk, %Py.Object{} = object, _chunk_size} -> object
-        {:close, %Py.Object{} = object} -> object
-        {:repr, %Py.Object{} = object} -> object
-        # A stream's iterator over the iterable it got from the owner.
-        {:call, :erlang, :_iterator, [%Py.Object{} = object], _kwargs, _ret} -> object
-        _ -> nil
-      end
-
+    object = receiver(request)
     if object && Py.Native.mode() == :parallel, do: object
   end
 

@@ -66,6 +66,7 @@ defmodule Py.Native do
   def link_connect(_name, _ctx), do: err()
   def link_call(_link, _frame), do: err()
   def link_forget(_link), do: err()
+  def link_await(_link, _timeout_ms), do: err()
   def link_namespace(_link, _namespace), do: err()
   def link_namespace_drop(_link, _id), do: err()
   def link_job(_link, _id), do: err()

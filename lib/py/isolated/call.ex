@@ -10,6 +10,7 @@ defmodule Py.Isolated.Call do
   # was killed, a remote node went down) the caller gets a `:crashed` error
   # that says how it ended, from the context's owner.
 
+  import Py.Deadline
   alias Py.Isolated.Objects
 
   # How long past its own timeout a call waits for the node to answer (the
@@ -284,11 +285,4 @@ defmodule Py.Isolated.Call do
       Process.exit(pid, :kill)
     end)
   end
-
-  defp now, do: System.monotonic_time(:millisecond)
-  @max_after 4_294_967_295
-  defp remaining(:infinity), do: :infinity
-  defp remaining(deadline), do: min(max(deadline - now(), 0), @max_after)
-  defp expired?(:infinity), do: false
-  defp expired?(deadline), do: now() >= deadline
 end

@@ -317,7 +317,9 @@ defmodule Py.Isolated.Context do
   # nil if it cannot be made, and calls then take the distribution path.
   defp link(node, context, table) do
     with {:ok, link, name} <- Py.Native.link_listen(),
-         :ok <- call(node, Child, :link, [name, context, table]) do
+         :ok <- call(node, Child, :link, [name, context, table]),
+         # Connected there; accepted here before the first call uses it.
+         true <- Py.Native.link_await(link, 5_000) do
       link
     else
       _ -> nil
@@ -534,13 +536,20 @@ defmodule Py.Isolated.Context do
     end
   end
 
+  # The port may have closed already (its process ended).
+  defp close_port(port) do
+    Port.close(port)
+  rescue
+    ArgumentError -> :ok
+  end
+
   @impl true
   def terminate(_reason, state) do
     # A remote context ends with its holder, which watches this process.
     Enum.each(state.ports, fn {port, {_gen, os_pid, node}} ->
-      OsProcess.kill(os_pid)
-      Port.close(port)
       Py.Isolated.Names.give_back(node)
+      OsProcess.kill(os_pid)
+      close_port(port)
     end)
 
     :ok

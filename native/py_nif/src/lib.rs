@@ -497,6 +497,14 @@ fn link_call<'a>(env: Env<'a>, line: ResourceArc<link::LinkRes>, frame: Term<'a>
     link::call(env, &line.0, frame)
 }
 
+/// Waits up to `timeout_ms` for the isolated process's connection to be
+/// accepted; whether it was.
+#[rustler::nif(schedule = "DirtyIo")]
+fn link_await(line: ResourceArc<link::LinkRes>, timeout_ms: u64) -> bool {
+    line.0
+        .await_open(std::time::Duration::from_millis(timeout_ms))
+}
+
 /// The calling process no longer waits for its reply over the link.
 #[rustler::nif]
 fn link_forget(env: Env, line: ResourceArc<link::LinkRes>) -> rustler::Atom {

@@ -122,6 +122,19 @@ impl Link {
         }
     }
 
+    /// Waits up to `timeout` for the origin's end to have accepted the
+    /// connection; whether it has.
+    pub fn await_open(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut waiting = self.waiting.lock();
+        while self.fd().is_none() {
+            if self.wake.wait_until(&mut waiting, deadline).timed_out() {
+                break;
+            }
+        }
+        self.fd().is_some()
+    }
+
     /// The job a request frame queued, while it is queued or running.
     pub fn job(&self, id: u64) -> Option<ResourceArc<JobRes>> {
         self.jobs.lock().get(&id).cloned()
@@ -172,7 +185,11 @@ pub fn listen() -> Result<(Arc<Link>, String), String> {
         .spawn(move || {
             if let Some(fd) = socket::accept(listener, 60_000) {
                 line.fd.store(fd, Ordering::Release);
-                line.open.store(true, Ordering::Release);
+                {
+                    let _waiting = line.waiting.lock();
+                    line.open.store(true, Ordering::Release);
+                }
+                line.wake.notify_all();
                 read_replies(&line, fd);
             }
             line.close();

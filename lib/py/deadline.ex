@@ -1,0 +1,20 @@
+defmodule Py.Deadline do
+  @moduledoc false
+  # Deadlines of the waits for a call's reply (monotonic milliseconds, or
+  # :infinity), for `receive ... after`.
+
+  @doc "Now, in monotonic milliseconds."
+  def now, do: System.monotonic_time(:millisecond)
+
+  # `receive ... after` takes at most 2^32 - 1 ms: a longer wait is made of
+  # several, each ending with a look at the deadline.
+  @max_after 4_294_967_295
+
+  @doc "Milliseconds left until `deadline` (at most what `after` takes)."
+  def remaining(:infinity), do: :infinity
+  def remaining(deadline), do: min(max(deadline - now(), 0), @max_after)
+
+  @doc "Whether `deadline` has passed."
+  def expired?(:infinity), do: false
+  def expired?(deadline), do: now() >= deadline
+end

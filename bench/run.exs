@@ -238,6 +238,34 @@ w7 =
 
 figures = [Bench.emit(%{id: "W7", value: w7 / callbacks * 1.0e6, unit: "us/callback"}) | figures]
 
+# W10: the W7 callback made from a thread Python started (served through
+# py's event sink, a process per call), 2,000 in a row.
+:ok =
+  Py.exec("""
+  import erlang, threading
+  def thread_callbacks(n):
+      def run():
+          for i in range(n):
+              erlang.bench_echo(i)
+      t = threading.Thread(target=run)
+      t.start()
+      t.join()
+  """)
+
+thread_callbacks = Bench.n(2_000)
+
+w10 =
+  Bench.median(fn ->
+    Bench.seconds(fn ->
+      {:ok, nil} = Py.eval("thread_callbacks(n)", %{n: thread_callbacks}, timeout: :infinity)
+    end)
+  end)
+
+figures = [
+  Bench.emit(%{id: "W10", value: w10 / thread_callbacks * 1.0e6, unit: "us/callback"})
+  | figures
+]
+
 # W8: start 200 contexts, then stop them.
 contexts = Bench.n(200)
 

@@ -1,6 +1,8 @@
 defmodule Py.OverloadTest do
   # `max_queue:` on a pool: past it, a call is answered :overloaded at once.
-  use ExUnit.Case, async: true
+  # Not async: a context's load is its thread's, which in the parallel pool
+  # other tests' contexts on the same slot share.
+  use ExUnit.Case, async: false
   import Py.Test.Wait
 
   # A call that holds its context (its thread blocked in a channel's
@@ -25,7 +27,7 @@ defmodule Py.OverloadTest do
         Task.async(fn -> Py.eval("#{i} * 10", %{}, pool: name) end)
       end
 
-    wait_until(fn -> load(name) == 3 end)
+    wait_until(fn -> load(name) >= 3 end)
 
     assert {:error, %Py.Error{kind: :overloaded, message: message}} =
              Py.eval("1 + 1", %{}, pool: name)

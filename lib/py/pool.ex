@@ -39,9 +39,11 @@ defmodule Py.Pool do
   `Py.Context.start_link/1` and `docs/isolation.md`.
 
   `max_queue: n` (default `config :py, max_queue:`, else `:infinity`)
-  bounds how many calls may wait on a context behind the one it runs: past
-  that, a call returns `{:error, %Py.Error{kind: :overloaded}}` at once
-  instead of queueing. Shed load or retry later.
+  bounds how many calls may wait on a context's thread behind the one it
+  runs (in the parallel pool, contexts on one sub-interpreter slot share its
+  thread and count together): past that, a call returns
+  `{:error, %Py.Error{kind: :overloaded}}` at once instead of queueing.
+  Shed load or retry later.
 
   A process is bound to the least loaded context of the pool on its first
   call. A context whose thread is stuck in an interrupted call (in C, out

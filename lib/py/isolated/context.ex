@@ -128,41 +128,30 @@ defmodule Py.Isolated.Context do
   # Synchronously: a call made right after `Py.register_function/2` finds
   # the name there.
   def callbacks_changed do
-    names = Py.Callbacks.names()
-
-    nodes =
-      for {_owner, {:isolated, %{node: node}}} <- Py.Context.Registry.all(), uniq: true, do: node
-
-    _ = :erpc.multicall(nodes, Child, :callbacks, [names], 5_000)
-    :ok
+    tell_nodes(:all, Child, :callbacks, [Py.Callbacks.names()], 5_000)
   end
 
   @doc false
   # The active venv changed here (`Py.activate_venv/1`, `Py.install/2`):
   # isolated contexts' processes (same host, same Python) follow, at once.
   # Remote nodes keep their own.
-  def venv_changed(spec) do
-    nodes =
-      for {_owner, {:isolated, %{node: node, os_pid: os_pid}}} <- Py.Context.Registry.all(),
-          os_pid != nil,
-          uniq: true,
-          do: node
-
-    _ = :erpc.multicall(nodes, Py.Native, :venv_set, [spec], 5_000)
-    :ok
-  end
+  def venv_changed(spec), do: tell_nodes(:os_process, Py.Native, :venv_set, [spec], 5_000)
 
   @doc false
   # A preload was added here: isolated contexts' processes apply it too
   # (those started later get it with the settings).
-  def preload_added(spec) do
+  def preload_added(spec), do: tell_nodes(:os_process, Py.Preload, :apply, [spec], 30_000)
+
+  # Runs `module.function(args)` on the nodes of the live isolated contexts
+  # (`:os_process`: only those in OS processes py started), at once.
+  defp tell_nodes(which, module, function, args, timeout) do
     nodes =
       for {_owner, {:isolated, %{node: node, os_pid: os_pid}}} <- Py.Context.Registry.all(),
-          os_pid != nil,
+          which == :all or os_pid != nil,
           uniq: true,
           do: node
 
-    _ = :erpc.multicall(nodes, Py.Preload, :apply, [spec], 30_000)
+    _ = :erpc.multicall(nodes, module, function, args, timeout)
     :ok
   end
 

@@ -156,7 +156,4 @@ defmodule Py.Isolated.Objects do
 
   defp walk_markers_list([], _fun), do: []
   defp walk_markers_list(tail, fun), do: walk_markers(tail, fun)
-
-  @doc "The marker atom (for tests and docs)."
-  def marker, do: @marker
 end

@@ -166,7 +166,10 @@ pub fn current_runner() -> Option<Arc<Runner>> {
 
 /// Waits for the next message with the interpreter's GIL released.
 fn wait(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
-    let link = current_runner().and_then(|runner| runner.link());
+    // SAFETY: set by `serve`, whose frame outlives every job it runs.
+    let link = SERVING
+        .with(Cell::get)
+        .and_then(|s| unsafe { (*s.runner).link() });
     // SAFETY: attached on entry; nothing touches Python while detached.
     unsafe {
         let tstate = ffi::PyEval_SaveThread();
@@ -247,6 +250,7 @@ pub struct Runner {
     /// In an isolated context's process: the link its requests come over,
     /// which the runner polls while it polls its queue (`crate::link`).
     link: Mutex<Option<(Arc<crate::link::Link>, std::sync::Weak<Context>)>>,
+    linked: AtomicBool,
     exited: Mutex<bool>,
     exited_cv: Condvar,
 }
@@ -277,6 +281,7 @@ impl Runner {
             interpreter: AtomicI64::new(-1),
             interrupt: Mutex::new(None),
             link: Mutex::new(None),
+            linked: AtomicBool::new(false),
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
         });
@@ -287,9 +292,14 @@ impl Runner {
     /// Polls `link` for requests of `context` while waiting for work.
     pub fn attach_link(&self, link: Arc<crate::link::Link>, context: &Arc<Context>) {
         *self.link.lock() = Some((link, Arc::downgrade(context)));
+        self.linked.store(true, Ordering::Release);
     }
 
     fn link(&self) -> Option<(Arc<crate::link::Link>, Arc<Context>)> {
+        // Only an isolated context's runner has one: others skip the lock.
+        if !self.linked.load(Ordering::Acquire) {
+            return None;
+        }
         let guard = self.link.lock();
         let (link, context) = guard.as_ref()?;
         Some((link.clone(), context.upgrade()?))

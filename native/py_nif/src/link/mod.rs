@@ -262,7 +262,7 @@ pub fn call<'a>(env: rustler::Env<'a>, link: &Link, frame: Term<'a>) -> Term<'a>
                         // Another caller's: sent from this process's env
                         // (this is a scheduler thread).
                         Ok((tag, pid)) => {
-                            link.waiters.lock().retain(|(waiter, _, _)| *waiter != pid);
+                            remove_waiter(link, pid);
                             let _ = env.send(&pid, (tag, atoms::py_fast(), result).encode(env));
                             *link.waiting.lock() -= 1;
                         }
@@ -303,16 +303,8 @@ pub fn call<'a>(env: rustler::Env<'a>, link: &Link, frame: Term<'a>) -> Term<'a>
     link.wake.notify_all();
     // The reader thread may have told the waiters already, before this one
     // was among them: tell it here (a scheduler thread: from this env).
-    if !link.open.load(Ordering::Acquire) {
-        let mine = {
-            let mut waiters = link.waiters.lock();
-            let before = waiters.len();
-            waiters.retain(|(pid, _, _)| *pid != me);
-            waiters.len() != before
-        };
-        if mine {
-            return atoms::down().encode(env);
-        }
+    if !link.open.load(Ordering::Acquire) && remove_waiter(link, me) {
+        return atoms::down().encode(env);
     }
     atoms::pending().encode(env)
 }
@@ -320,15 +312,17 @@ pub fn call<'a>(env: rustler::Env<'a>, link: &Link, frame: Term<'a>) -> Term<'a>
 /// The calling process no longer waits for a reply over the link (the
 /// stand-in answered it: it printed, returned objects or timed out).
 pub fn forget(link: &Link, me: LocalPid) {
-    let removed = {
-        let mut waiters = link.waiters.lock();
-        let before = waiters.len();
-        waiters.retain(|(pid, _, _)| *pid != me);
-        waiters.len() != before
-    };
-    if removed {
+    if remove_waiter(link, me) {
         *link.waiting.lock() -= 1;
     }
+}
+
+/// Drops `pid`'s waiter entry; whether it had one.
+fn remove_waiter(link: &Link, pid: LocalPid) -> bool {
+    let mut waiters = link.waiters.lock();
+    let before = waiters.len();
+    waiters.retain(|(waiter, _, _)| *waiter != pid);
+    waiters.len() != before
 }
 
 /// The line went down: every caller still waiting is told. On a thread of
@@ -355,7 +349,7 @@ fn dispatch(link: &Link, frame: &[u8]) {
         Some((caller, owned.save(tag), owned.save(result)))
     });
     if let Some((caller, tag, result)) = decoded {
-        link.waiters.lock().retain(|(pid, _, _)| *pid != caller);
+        remove_waiter(link, caller);
         let _ = owned.send_and_clear(&caller, |env| {
             (tag.load(env), atoms::py_fast(), result.load(env)).encode(env)
         });

@@ -33,10 +33,30 @@ defmodule Py.EventSink do
   end
 
   # A registered function called from a Python thread outside any call:
-  # run in a process of its own (calls from several threads run at once);
-  # the thread waits for the answer.
-  def handle_info({:py_thread_call, handle, name, args}, state) do
-    spawn(fn -> Py.Native.thread_reply(handle, Py.Callbacks.run_for_thread(name, args)) end)
+  # run in a process of its own (calls from several threads run at once),
+  # with the group leader of the call that started the thread while that
+  # call runs; the thread waits for the answer.
+  def handle_info({:py_thread_call, handle, name, args, group_leader}, state) do
+    spawn(fn ->
+      if is_pid(group_leader), do: Process.group_leader(self(), group_leader)
+      Py.Native.thread_reply(handle, Py.Callbacks.run_for_thread(name, args))
+    end)
+
+    {:noreply, state}
+  end
+
+  # Output of a Python thread whose call has ended: to the group leader of
+  # the process it speaks for then (the context's owner, a service's
+  # watcher), or this process's when that one has gone.
+  def handle_info({:py_output, process, text}, state) do
+    group_leader =
+      case Process.info(process, :group_leader) do
+        {:group_leader, group_leader} -> group_leader
+        nil -> Process.group_leader()
+      end
+
+    # The reply comes back here, and is dropped: nobody waits for it.
+    send(group_leader, {:io_request, self(), make_ref(), {:put_chars, :unicode, text}})
     {:noreply, state}
   end
 

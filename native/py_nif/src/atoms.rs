@@ -57,6 +57,7 @@ rustler::atoms! {
     py_send,
     py_state,
     py_thread_call,
+    py_output,
     py_channel = "Elixir.Py.Channel",
     py_buffer = "Elixir.Py.Buffer",
     full,

@@ -14,7 +14,7 @@ mod request;
 mod venv;
 
 // The crate's paths name these modules directly (`crate::worker`, ...).
-use erlang::{blocking, buffer, builtins, callback, channel, io, observe};
+use erlang::{blocking, buffer, builtins, callback, channel, io, observe, threads};
 #[cfg(all(feature = "parallel", Py_3_12))]
 use interp::slot;
 use interp::{runtime, worker};

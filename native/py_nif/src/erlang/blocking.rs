@@ -117,14 +117,20 @@ pub fn wait<S: OnWake + Send + 'static, R>(
     // A stopped job takes nothing: what arrives after its caller gave up is
     // for the next reader.
     let job = io::with_frame(|frame| frame.state.clone());
+    // A service's thread runs no job: its stop token ends the wait.
+    let token = match job {
+        Some(_) => None,
+        None => crate::threads::stop_token(),
+    };
     let stopped = || {
-        job.as_ref().is_some_and(|job| {
-            job.is_cancelled()
-                || !job.ctx.is_open()
-                || job
-                    .interrupt_asked
-                    .swap(false, std::sync::atomic::Ordering::SeqCst)
-        })
+        token.as_ref().is_some_and(|token| token.is_set())
+            || job.as_ref().is_some_and(|job| {
+                job.is_cancelled()
+                    || !job.ctx.is_open()
+                    || job
+                        .interrupt_asked
+                        .swap(false, std::sync::atomic::Ordering::SeqCst)
+            })
     };
     if stopped() {
         return Err(Stop::Interrupted);
@@ -133,8 +139,12 @@ pub fn wait<S: OnWake + Send + 'static, R>(
         return Ok(value);
     }
     let waiter = shared.clone() as Arc<dyn Wake>;
-    if let Some(job) = &job {
-        register(job.id, waiter.clone());
+    let wait_id = job
+        .as_ref()
+        .map(|job| job.id)
+        .or(token.as_ref().map(|t| t.id));
+    if let Some(id) = wait_id {
+        register(id, waiter.clone());
     }
     // SAFETY: attached on entry (a builtin's contract); nothing below
     // touches Python until the thread state is restored.
@@ -156,8 +166,8 @@ pub fn wait<S: OnWake + Send + 'static, R>(
     };
     // SAFETY: the thread state saved above, on this thread.
     unsafe { ffi::PyEval_RestoreThread(tstate) };
-    if let Some(job) = &job {
-        unregister(job.id, &waiter);
+    if let Some(id) = wait_id {
+        unregister(id, &waiter);
     }
     result
 }

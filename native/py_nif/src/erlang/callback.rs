@@ -251,15 +251,28 @@ fn call_via_sink(
     let (converted, saved) = save_args(py, name, args, None)?;
     let (tx, rx) = flume::bounded(1);
     let handle = ResourceArc::new(ThreadReplyRes(parking_lot::Mutex::new(Some(tx))));
+    // A thread started during a call that still runs: the callback's
+    // output goes to that call's group leader.
+    let group_leader = crate::threads::group_leader();
     let mut env = OwnedEnv::new();
     let sent = env.send_and_clear(&sink, |env| {
         let args = converted.run(|own| saved.load(own).in_env(env));
-        let kind = if internal {
-            atoms::py_state()
+        if internal {
+            (atoms::py_state(), handle.encode(env), name, args).encode(env)
         } else {
-            atoms::py_thread_call()
-        };
-        (kind, handle.encode(env), name, args).encode(env)
+            let group_leader = match group_leader {
+                Some(pid) => pid.encode(env),
+                None => atoms::nil().encode(env),
+            };
+            (
+                atoms::py_thread_call(),
+                handle.encode(env),
+                name,
+                args,
+                group_leader,
+            )
+                .encode(env)
+        }
     });
     // If the sink drops the request, the handle (and the sender) go with it.
     drop(handle);
@@ -343,9 +356,15 @@ fn self_pid(py: Python<'_>) -> PyResult<Py<PyAny>> {
         })
     });
     made.unwrap_or_else(|| {
-        Err(PyRuntimeError::new_err(
-            "erlang.self runs only inside a call from Elixir",
-        ))
+        // A thread Python code started during a call: that call's process.
+        env.run(|env| match crate::threads::self_in(env) {
+            Some(pid) => to_py(py, pid, 0)
+                .map(|p| p.unbind())
+                .map_err(|_| PyRuntimeError::new_err("cannot make an erlang.Pid")),
+            None => Err(PyRuntimeError::new_err(
+                "erlang.self runs only inside a call from Elixir, or in a thread started during one",
+            )),
+        })
     })
 }
 

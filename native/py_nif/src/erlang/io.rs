@@ -91,6 +91,15 @@ pub fn self_in<'a>(target: &Target, env: rustler::Env<'a>) -> rustler::Term<'a> 
     }
 }
 
+/// The identity of the innermost job (see `Target::identity`), copied into
+/// `env`.
+pub fn identity_in<'a>(target: &Target, env: rustler::Env<'a>) -> Option<rustler::Term<'a>> {
+    let identity = target.identity.as_ref()?;
+    // SAFETY: `begin`'s contract keeps the job env alive until `end`.
+    let job_env = unsafe { &*target.job_env };
+    Some(job_env.run(|id_env| identity.load(id_env).in_env(env)))
+}
+
 /// Flushes and pops the frame; returns how many io requests were sent.
 pub fn end() -> u32 {
     TARGET.with(|t| match t.borrow_mut().pop() {
@@ -142,7 +151,8 @@ fn write(text: &[u8]) -> bool {
     TARGET.with(|t| {
         let mut guard = t.borrow_mut();
         let Some(target) = guard.last_mut() else {
-            return false;
+            // A thread that runs no job: the call it was started in.
+            return crate::threads::write(text);
         };
         target.buf.extend_from_slice(text);
         if target.buf.len() >= FLUSH_AT || text.contains(&b'\n') {

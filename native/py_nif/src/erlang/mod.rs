@@ -3,7 +3,8 @@
 //! Elixir (`callback`), output to the caller's group leader (`io`),
 //! channels and buffers and their GIL-free waits (`channel`, `buffer`,
 //! `blocking`), and logging, tracing and the fork and process guards
-//! (`observe`).
+//! (`observe`), and Python threads that run no job: the call they were
+//! started in, services' stop tokens (`threads`, `threads.py`).
 pub mod blocking;
 pub mod buffer;
 pub mod builtins;
@@ -11,3 +12,4 @@ pub mod callback;
 pub mod channel;
 pub mod io;
 pub mod observe;
+pub mod threads;

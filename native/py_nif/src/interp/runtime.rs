@@ -259,6 +259,7 @@ pub fn install_erlang_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
         .map_err(|_| pyo3::exceptions::PyValueError::new_err("bootstrap contains NUL"))?;
     py.run(&code, Some(&dict), None)?;
     crate::observe::install(py, &dict)?;
+    crate::threads::install(py, &dict)?;
     py.import("sys")?
         .getattr("modules")?
         .set_item("erlang", &module)?;

@@ -153,6 +153,9 @@ unsafe fn slot_thread(
                 });
                 let _ = ready.send(Ok(()));
                 runner.serve(py, &rx);
+                // Py_EndInterpreter joins the interpreter's threads: services
+                // stop first.
+                crate::threads::stop_services(py, None, false);
                 crate::observe::before_interpreter_end(py);
             }
             Err(message) => {

@@ -54,6 +54,8 @@ pub enum Msg {
     Release(PyPtr),
     /// Re-check state (a close, or a cancel while a callback is awaited).
     Wake,
+    /// A context of this runner closed: its services stop (see `threads`).
+    ContextClosed(u64),
     /// The answer to a callback into Elixir (see `callback`).
     CallbackReply {
         id: u64,
@@ -151,6 +153,7 @@ fn serve_until_answer<'py>(
                 }
             }
             Ok(Msg::Release(ptr)) => ptr.release(py),
+            Ok(Msg::ContextClosed(id)) => crate::threads::stop_services(py, Some(id), false),
             Ok(Msg::Wake) => {}
         }
     }
@@ -436,12 +439,13 @@ impl Runner {
                         let _ = env.send(&job.caller, msg);
                     }
                 }
-                Msg::Release(ptr) => releases.push(ptr),
+                Msg::Release(ptr) => releases.push(Msg::Release(ptr)),
+                Msg::ContextClosed(id) => releases.push(Msg::ContextClosed(id)),
                 Msg::Wake | Msg::CallbackReply { .. } => {}
             }
         }
-        for ptr in releases {
-            let _ = self.tx.send(Msg::Release(ptr));
+        for msg in releases {
+            let _ = self.tx.send(msg);
         }
     }
 
@@ -485,6 +489,7 @@ impl Runner {
             };
             match msg {
                 Msg::Release(ptr) => ptr.release(py),
+                Msg::ContextClosed(id) => crate::threads::stop_services(py, Some(id), false),
                 Msg::Wake | Msg::CallbackReply { .. } => {}
                 Msg::Job(mut job) => {
                     if job.caller_gone() {
@@ -509,7 +514,8 @@ impl Runner {
                 Msg::Job(job) if self.retired.load(Ordering::Acquire) => {
                     job.answer_not_queued_from_thread()
                 }
-                Msg::Job(_) | Msg::Wake | Msg::CallbackReply { .. } => {}
+                // Services stop when the runner ends (see its callers).
+                Msg::Job(_) | Msg::Wake | Msg::ContextClosed(_) | Msg::CallbackReply { .. } => {}
             }
         }
     }
@@ -569,7 +575,7 @@ impl Runner {
                 job.env.save(result)
             })
         }));
-        let io_requests = io::end();
+        io::end();
         {
             let mut running = self.running.lock();
             if let Some(at) = running.iter().rposition(|r| r.handle.0.id == job.state.id) {
@@ -588,9 +594,10 @@ impl Runner {
             );
         }
         let _ = PyErr::take(py);
-        if !job.state.transition(RUNNING, DONE) {
+        // The io requests sent for the job's output, its threads' included.
+        let Some(io_requests) = job.state.finish() else {
             return; // cancelled: the caller has gone on
-        }
+        };
         // A call that came over a link (`crate::link`) is answered over it,
         // unless its reply holds objects or follows output or events: the
         // caller's stand-in finishes those (it keeps the objects, it gets
@@ -657,7 +664,12 @@ pub fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> 
 /// A worker-mode runner: a new thread in the main interpreter.
 pub fn spawn_main_runner(name: String) -> Result<Arc<Runner>, String> {
     Runner::spawn(name, |runner, rx| {
-        Python::attach(|py| runner.serve(py, &rx));
+        Python::attach(|py| {
+            runner.serve(py, &rx);
+            // The context of this runner has closed: the services it
+            // started stop with it.
+            crate::threads::stop_services(py, None, true);
+        });
     })
 }
 
@@ -754,9 +766,12 @@ impl Context {
         }
         if self.owns_runner {
             self.runner.close();
-        } else if self.runner.current_context.load(Ordering::Acquire) == self.id {
-            self.runner
-                .interrupt(self.runner.current_job.load(Ordering::Acquire));
+        } else {
+            if self.runner.current_context.load(Ordering::Acquire) == self.id {
+                self.runner
+                    .interrupt(self.runner.current_job.load(Ordering::Acquire));
+            }
+            self.runner.deliver(Msg::ContextClosed(self.id));
         }
     }
 
@@ -943,6 +958,29 @@ impl JobState {
     /// cancelled: a cancel and a send are ordered by the lock, so a caller
     /// that has cancelled gets nothing more. An `io_request` that `send`
     /// sent (it returned true) is counted: the caller waits for its reply.
+    /// Runs `send` (an io request from a thread the job started) while the
+    /// job runs, and counts it: the caller waits for its reply.
+    pub fn send_while_running(&self, send: impl FnOnce() -> bool) -> bool {
+        let mut io_sent = self.io_sent.lock();
+        if self.status.load(Ordering::SeqCst) != RUNNING || !send() {
+            return false;
+        }
+        *io_sent += 1;
+        true
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.status.load(Ordering::SeqCst) == RUNNING
+    }
+
+    /// Marks the job done, unless it was cancelled, and returns how many io
+    /// requests were sent for it: under the io lock, so that no thread's
+    /// output is sent after the count.
+    fn finish(&self) -> Option<u32> {
+        let io_sent = self.io_sent.lock();
+        self.transition(RUNNING, DONE).then_some(*io_sent)
+    }
+
     pub fn send_to_caller(&self, io_request: bool, send: impl FnOnce() -> bool) -> bool {
         let mut io_sent = self.io_sent.lock();
         if self.is_cancelled() || !send() {

@@ -228,44 +228,4 @@ defmodule Py.ServiceTest do
     assert_receive "ran in my namespace", 5_000
     assert_receive {:py_service, ^service, {:ok, nil}}, 5_000
   end
-
-  describe "in an isolated context" do
-    @describetag :isolation
-    setup do
-      ctx = start_supervised!({Py.Context, isolation: :os_process}, id: :isolated)
-      :ok = Py.Context.exec(ctx, @code)
-      %{iso: ctx}
-    end
-
-    test "an echo server runs there, calls go on, stop ends it", %{iso: ctx} do
-      {:ok, service} = Py.Service.start_link(:__main__, :echo_server, [self()], context: ctx)
-      assert_receive {"listening", port}, 10_000
-      {:ok, socket} = :gen_tcp.connect(~c"127.0.0.1", port, [:binary, active: false])
-      :ok = :gen_tcp.send(socket, "ping")
-      assert {:ok, "ping"} = :gen_tcp.recv(socket, 4, 5_000)
-      assert Py.Context.eval(ctx, "1 + 1") == {:ok, 2}
-      :ok = :gen_tcp.close(socket)
-      assert Py.Service.stop(service) == :ok
-      assert_receive {:py_service, ^service, :stopped}
-      assert Py.Context.call(ctx, :__main__, :service_threads, []) == {:ok, []}
-    end
-
-    test "print from a thread reaches capture_io", %{iso: ctx} do
-      :ok =
-        Py.Context.exec(ctx, """
-        def print_in_thread(text):
-            t = threading.Thread(target=lambda: print(text))
-            t.start()
-            t.join()
-        """)
-
-      output =
-        capture_io(fn ->
-          assert Py.Context.call(ctx, :__main__, :print_in_thread, ["isolated thread"]) ==
-                   {:ok, nil}
-        end)
-
-      assert output == "isolated thread\n"
-    end
-  end
 end

@@ -168,6 +168,34 @@ def _loop():
     return loop
 
 
+def _loop_idle(wake_fd):
+    # Called by the runner when nothing is queued (see idle_loop.rs): runs
+    # this thread's loop while it has work, until wake_fd becomes readable
+    # (a message for the runner). False when there was no work.
+    loop = getattr(_loops, "loop", None) if _loops is not None else None
+    if loop is None or loop.is_closed() or loop.is_running() or not _loop_has_work(loop):
+        return False
+    loop.add_reader(wake_fd, loop.stop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.remove_reader(wake_fd)
+    return True
+
+
+def _loop_has_work(loop):
+    # Callbacks or timers due, sockets watched besides the loop's own wake-up
+    # pipe (a server), or tasks (waiting on something that will wake them).
+    import asyncio
+
+    if getattr(loop, "_ready", None) or getattr(loop, "_scheduled", None):
+        return True
+    selector = getattr(loop, "_selector", None)
+    if selector is not None and len(selector.get_map()) > 1:
+        return True
+    return bool(asyncio.all_tasks(loop))
+
+
 def _install_loop_policy():
     # asyncio.get_event_loop() (used by asyncio.gather() and friends outside
     # a coroutine) finds this thread's loop, made on first use, on every
@@ -189,6 +217,9 @@ def _await(awaitable):
     import asyncio
 
     loop = _loop()
+    # Tasks it starts may outlive the call: the runner runs the loop between
+    # calls while it has work (see idle_loop.rs).
+    _loop_used()
     task = asyncio.ensure_future(awaitable, loop=loop)
     try:
         return loop.run_until_complete(task)

@@ -1,7 +1,9 @@
 //! Interpreter threads: the runtime thread that starts CPython and raises
 //! interrupts (`runtime`), runners and the contexts and jobs on them
 //! (`worker`), the parallel pool's sub-interpreter slots (`slot`), and the
-//! watch that cancels the jobs of callers that died (`watch`).
+//! watch that cancels the jobs of callers that died (`watch`), and a
+//! runner's event loop run between jobs (`idle_loop`).
+pub mod idle_loop;
 pub mod runtime;
 #[cfg(all(feature = "parallel", Py_3_12))]
 pub mod slot;

@@ -260,6 +260,7 @@ pub fn install_erlang_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     py.run(&code, Some(&dict), None)?;
     crate::observe::install(py, &dict)?;
     crate::threads::install(py, &dict)?;
+    super::idle_loop::install(py, &dict)?;
     py.import("sys")?
         .getattr("modules")?
         .set_item("erlang", &module)?;

@@ -256,6 +256,8 @@ pub struct Runner {
     linked: AtomicBool,
     exited: Mutex<bool>,
     exited_cv: Condvar,
+    /// Wakes the thread's event loop when it runs between jobs.
+    idle_loop: super::idle_loop::Wake,
 }
 
 pub struct SubInterrupt {
@@ -287,6 +289,7 @@ impl Runner {
             linked: AtomicBool::new(false),
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
+            idle_loop: super::idle_loop::Wake::new(),
         });
         watch::register(&runner);
         (runner, rx)
@@ -332,7 +335,7 @@ impl Runner {
     /// Queues a decref on this runner's thread, or on the runtime thread
     /// once this runner has ended (main interpreter objects only).
     pub fn release(&self, ptr: PyPtr) {
-        if let Err(flume::SendError(Msg::Release(ptr))) = self.tx.send(Msg::Release(ptr)) {
+        if let Err(flume::SendError(Msg::Release(ptr))) = self.send(Msg::Release(ptr)) {
             if self.interpreter.load(Ordering::Acquire) == 0 {
                 if let Some(rt) = runtime::get() {
                     rt.send(RuntimeMsg::Release(ptr));
@@ -377,7 +380,7 @@ impl Runner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let _ = self.tx.send(Msg::Wake);
+        let _ = self.send(Msg::Wake);
         let job = self.current_job.load(Ordering::Acquire);
         if job != 0 {
             self.interrupt(job);
@@ -445,7 +448,7 @@ impl Runner {
             }
         }
         for msg in releases {
-            let _ = self.tx.send(msg);
+            let _ = self.send(msg);
         }
     }
 
@@ -460,7 +463,14 @@ impl Runner {
 
     /// Delivers a message to the runner's queue (dropped if it has ended).
     pub fn deliver(&self, msg: Msg) {
-        let _ = self.tx.send(msg);
+        let _ = self.send(msg);
+    }
+
+    /// Queues `msg`, and wakes the thread's event loop if it runs.
+    fn send(&self, msg: Msg) -> Result<(), flume::SendError<Msg>> {
+        let sent = self.tx.send(msg);
+        self.idle_loop.wake();
+        sent
     }
 
     /// The runner loop, run by the thread once attached. It releases the
@@ -483,6 +493,10 @@ impl Runner {
             }))
         });
         while !self.closed.load(Ordering::Acquire) {
+            // Tasks that jobs started run while nothing is queued.
+            super::idle_loop::run(py, &self.idle_loop, || {
+                rx.is_empty() && !self.closed.load(Ordering::Acquire)
+            });
             let msg = match wait(rx) {
                 Ok(msg) => msg,
                 Err(_) => break,
@@ -791,7 +805,7 @@ impl Context {
         if !self.is_open() {
             return Err(());
         }
-        self.runner.tx.send(Msg::Job(Box::new(job))).map_err(|_| ())
+        self.runner.send(Msg::Job(Box::new(job))).map_err(|_| ())
     }
 
     /// Waits until the context can no longer run anything: its thread has

@@ -81,21 +81,62 @@ defmodule Py do
     do: bang(call(module, function, args, opts))
 
   @doc """
-  Evaluates a Python expression in the caller's namespace.
+  Evaluates Python code in the caller's namespace and returns its value:
+  an expression, or a code cell (statements ending in an expression, as in
+  a notebook; the cell's value is the last expression's, `nil` when the last
+  statement is not one).
 
   `bindings` (a map or keyword list with string or atom keys) are visible to
-  the expression as global names and do not persist.
+  the code as global names and do not persist. Names a cell assigns (`x =
+  ...`, `def`, `import`) stay in the namespace, for later calls.
 
-      {:ok, 3} = Py.eval("1 + 2")
-      {:ok, 10} = Py.eval("x * y", %{x: 2, y: 5})
+      iex> Py.eval("1 + 2")
+      {:ok, 3}
+
+      iex> Py.eval("x * y", %{x: 2, y: 5})
+      {:ok, 10}
+
+      iex> Py.eval(\"""
+      ...> import math
+      ...> r = math.sqrt(n)
+      ...> r * 2
+      ...> \""", %{n: 16})
+      {:ok, 8.0}
+
+  With `assigned: true` the result also carries the names the code
+  assigned, converted (a value with no Elixir counterpart, such as a module,
+  comes back as a `%Py.Object{}`):
+
+      iex> {:ok, 3, assigned} = Py.eval("a = 1\\nb = a + 1\\na + b", %{}, assigned: true)
+      iex> Map.take(assigned, ["a", "b"])
+      %{"a" => 1, "b" => 2}
+
+  Top-level `await` works in a cell. A Python error gives `{:error,
+  %Py.Error{}}`; a `SyntaxError`'s carries `:line`, `:offset` and `:text`,
+  and `exception: true` keeps the exception itself in `:exception` (a
+  `%Py.Object{}`, for notebooks and code that inspects it).
   """
-  @spec eval(String.t(), map | keyword, keyword) :: result(term)
+  @spec eval(String.t(), map | keyword, keyword) :: result(term) | {:ok, term, map}
   def eval(code, bindings \\ %{}, opts \\ []) do
-    run({:eval, Py.Options.code!(code, "Py.eval/3"), bindings, ret(opts)}, opts)
+    code = Py.Options.code!(code, "Py.eval/3")
+
+    if Keyword.get(Py.Options.keyword!(opts), :assigned, false) == true do
+      case run({:cell, code, bindings, ret(opts), true}, opts) do
+        {:ok, {value, assigned}} -> {:ok, value, assigned}
+        {:error, _} = error -> error
+      end
+    else
+      run({:eval, code, bindings, ret(opts)}, opts)
+    end
   end
 
-  @doc "Like `eval/3` but returns the value or raises `Py.Error`."
-  def eval!(code, bindings \\ %{}, opts \\ []), do: bang(eval(code, bindings, opts))
+  @doc "Like `eval/3` but returns the value (`{value, assigned}` with `assigned: true`) or raises `Py.Error`."
+  def eval!(code, bindings \\ %{}, opts \\ []) do
+    case eval(code, bindings, opts) do
+      {:ok, value, assigned} -> {value, assigned}
+      other -> bang(other)
+    end
+  end
 
   @doc """
   Executes Python statements in the caller's namespace. Returns `:ok`.
@@ -634,5 +675,17 @@ defmodule Py do
   defp bang({:ok, value}), do: value
   defp bang({:error, error}), do: raise(error)
 
-  defp run(request, opts), do: Py.Dispatch.run(request, opts)
+  # `exception: true`: a Python error keeps the exception object.
+  defp run(request, opts) do
+    case Keyword.get(Py.Options.keyword!(opts), :exception, false) do
+      true ->
+        Py.Dispatch.run({:keep_exception, request}, opts)
+
+      false ->
+        Py.Dispatch.run(request, opts)
+
+      other ->
+        raise ArgumentError, "the :exception option must be a boolean, got: #{inspect(other)}"
+    end
+  end
 end

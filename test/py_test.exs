@@ -2,6 +2,7 @@ defmodule PyTest do
   use ExUnit.Case, async: true
 
   doctest Py.Error
+  doctest Py
 
   test "call a module function" do
     assert Py.call(:math, :sqrt, [2.0]) == {:ok, :math.sqrt(2.0)}

@@ -29,6 +29,7 @@ defmodule Py.Dispatch do
   # The object a request acts on, if its receiver is one.
   defp receiver(request) do
     case request do
+      {:keep_exception, inner} -> receiver(inner)
       {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
       {:getattr, %Py.Object{} = object, _name, _ret} -> object
       {:next_chunk, %Py.Object{} = object, _chunk_size} -> object

@@ -29,6 +29,10 @@ defmodule Py.Error do
       `"json.decoder.JSONDecodeError"` (module-qualified unless builtin)
     * `:message` - the human-readable message
     * `:traceback` - Python's formatted traceback, when there is one
+    * `:line`, `:offset`, `:text` - for a `SyntaxError` (and its subclasses):
+      the line and column (1-based) where Python stopped, and that line
+    * `:exception` - the exception itself, a `%Py.Object{}`, when the call
+      was made with `exception: true` (else `nil`)
 
   ## Examples
 
@@ -57,10 +61,21 @@ defmodule Py.Error do
           kind: kind,
           type: String.t() | nil,
           message: String.t(),
-          traceback: String.t() | nil
+          traceback: String.t() | nil,
+          line: pos_integer | nil,
+          offset: integer | nil,
+          text: String.t() | nil,
+          exception: Py.Object.t() | nil
         }
 
-  defexception kind: :python, type: nil, message: "", traceback: nil
+  defexception kind: :python,
+               type: nil,
+               message: "",
+               traceback: nil,
+               line: nil,
+               offset: nil,
+               text: nil,
+               exception: nil
 
   @impl true
   def message(%__MODULE__{type: nil, message: message}), do: message
@@ -75,6 +90,19 @@ defmodule Py.Error do
 
   def from_native({:python, type, message, traceback}),
     do: %__MODULE__{kind: :python, type: type, message: message, traceback: traceback}
+
+  # With more to say: a SyntaxError's place, a kept exception object.
+  def from_native({:python, type, message, traceback, extra}) when is_map(extra) do
+    error = from_native({:python, type, message, traceback})
+
+    %{
+      error
+      | line: Map.get(extra, :line),
+        offset: Map.get(extra, :offset),
+        text: Map.get(extra, :text),
+        exception: Map.get(extra, :exception)
+    }
+  end
 
   def from_native({kind, message}) when is_atom(kind) and is_binary(message),
     do: %__MODULE__{kind: kind, message: message}

@@ -68,6 +68,7 @@ defmodule Py.Router do
     end
   end
 
+  def pool_for({:keep_exception, request}), do: pool_for(request)
   def pool_for(_request), do: :default
 
   defp normalize({module, function} = target) do

@@ -11,6 +11,9 @@ use rustler::{Encoder, Env, Term};
 
 pub enum Failure {
     Python(PyErr),
+    /// A Python exception whose object the caller asked to keep (see
+    /// `keep`): it comes back as a `%Py.Object{}` too.
+    Kept(PyErr),
     /// `path` is innermost-last after `at` calls on the way out.
     Conversion {
         message: String,
@@ -41,6 +44,14 @@ impl Failure {
         }
     }
 
+    /// A Python exception's object is to be returned with the error.
+    pub fn keep(self) -> Failure {
+        match self {
+            Failure::Python(err) => Failure::Kept(err),
+            other => other,
+        }
+    }
+
     /// Records that the failure happened inside element `step`.
     pub fn at(mut self, step: impl FnOnce() -> String) -> Failure {
         if let Failure::Conversion { path, .. } = &mut self {
@@ -51,10 +62,8 @@ impl Failure {
 
     pub fn encode<'a>(self, py: Python<'_>, env: Env<'a>) -> Term<'a> {
         let reason = match self {
-            Failure::Python(err) => {
-                let (kind, message, traceback) = python_parts(py, &err);
-                (atoms::python(), kind, message, traceback).encode(env)
-            }
+            Failure::Python(err) => python_reason(py, env, &err, false),
+            Failure::Kept(err) => python_reason(py, env, &err, true),
             Failure::Conversion { message, path } => {
                 (atoms::conversion(), with_path(message, &path)).encode(env)
             }
@@ -66,7 +75,7 @@ impl Failure {
     /// The failure as plain text, for a Python exception's message.
     pub fn describe(self, py: Python<'_>) -> String {
         match self {
-            Failure::Python(err) => {
+            Failure::Python(err) | Failure::Kept(err) => {
                 let (kind, message, _) = python_parts(py, &err);
                 format!("{kind}: {message}")
             }
@@ -74,6 +83,47 @@ impl Failure {
             Failure::Invalid(message) => message,
         }
     }
+}
+
+/// `{:python, type, message, traceback}`, with a fifth element, a map,
+/// when there is more to say: a SyntaxError's `line`, `offset` and `text`,
+/// the exception itself as `exception` when it is kept.
+fn python_reason<'a>(py: Python<'_>, env: Env<'a>, err: &PyErr, keep: bool) -> Term<'a> {
+    let (kind, message, traceback) = python_parts(py, err);
+    let mut extra: Vec<(Term<'a>, Term<'a>)> = Vec::new();
+    let value = err.value(py);
+    if value.is_instance_of::<pyo3::exceptions::PySyntaxError>() {
+        let int = |name: &str| {
+            value
+                .getattr(name)
+                .ok()
+                .and_then(|v| v.extract::<i64>().ok())
+        };
+        if let Some(line) = int("lineno") {
+            extra.push((atoms::line().encode(env), line.encode(env)));
+        }
+        if let Some(offset) = int("offset") {
+            extra.push((atoms::offset().encode(env), offset.encode(env)));
+        }
+        if let Some(text) = value
+            .getattr("text")
+            .ok()
+            .and_then(|t| t.extract::<String>().ok())
+        {
+            extra.push((atoms::text().encode(env), text.encode(env)));
+        }
+    }
+    if keep {
+        if let Some(runner) = crate::worker::current_runner() {
+            let object = crate::object::wrap(env, value.as_any(), &runner);
+            extra.push((atoms::exception().encode(env), object));
+        }
+    }
+    if extra.is_empty() {
+        return (atoms::python(), kind, message, traceback).encode(env);
+    }
+    let map = Term::map_from_pairs(env, &extra).unwrap_or_else(|_| Term::map_new(env));
+    (atoms::python(), kind, message, traceback, map).encode(env)
 }
 
 /// Steps of a path shown at each end; a deeper one is elided in between

@@ -4,6 +4,11 @@
 //! - `{:call, target, name | nil, args, kwargs, ret}`
 //! - `{:eval, code, bindings, ret}`
 //! - `{:exec, code}`
+//! - `{:cell, code, bindings, ret, assigned}`: statements then a last
+//!   expression (its value is the result; `{value, assigned_names}` when
+//!   `assigned`); `:eval` of code that is not one expression runs as a cell
+//! - `{:keep_exception, request}`: `request`, whose Python error keeps the
+//!   exception object
 //! - `{:getattr, target, name, ret}`
 //! - `{:repr, value}`: repr() of any value, converted (an object is itself)
 //! - `{:next_chunk, iterator, count}`: up to `count` items, `{items, done}`
@@ -31,7 +36,8 @@ use std::sync::Arc;
 pub struct CodeCache<'py> {
     // Shared by nested jobs on one thread (a callback's Elixir code may call
     // Python again), hence a RefCell borrowed only inside `compile`.
-    entries: std::cell::RefCell<HashMap<(c_int, String), Bound<'py, PyAny>>>,
+    // None: the text is not one expression (see `compile_expression`).
+    entries: std::cell::RefCell<HashMap<(c_int, String), Option<Bound<'py, PyAny>>>>,
 }
 
 const CODE_CACHE_SIZE: usize = 1024;
@@ -43,9 +49,36 @@ impl<'py> CodeCache<'py> {
         }
     }
 
+    /// The code compiled as one expression, or None when it is not one (a
+    /// code cell; remembered, so the compiler is not tried again).
+    fn compile_expression(
+        &self,
+        py: Python<'py>,
+        code: Term,
+    ) -> JobResult<Option<Bound<'py, PyAny>>> {
+        let key = (ffi::Py_eval_input, text(code, "code")?);
+        if let Some(compiled) = self.entries.borrow().get(&key) {
+            return Ok(compiled.clone());
+        }
+        match self.compile(py, code, ffi::Py_eval_input) {
+            Ok(compiled) => Ok(Some(compiled)),
+            Err(Failure::Python(err))
+                if err.is_instance_of::<pyo3::exceptions::PySyntaxError>(py) =>
+            {
+                let mut entries = self.entries.borrow_mut();
+                if entries.len() >= CODE_CACHE_SIZE {
+                    entries.clear();
+                }
+                entries.insert(key, None);
+                Ok(None)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     fn compile(&self, py: Python<'py>, code: Term, mode: c_int) -> JobResult<Bound<'py, PyAny>> {
         let text = text(code, "code")?;
-        if let Some(compiled) = self.entries.borrow().get(&(mode, text.clone())) {
+        if let Some(Some(compiled)) = self.entries.borrow().get(&(mode, text.clone())) {
             return Ok(compiled.clone());
         }
         let source =
@@ -61,9 +94,48 @@ impl<'py> CodeCache<'py> {
         if entries.len() >= CODE_CACHE_SIZE {
             entries.clear();
         }
-        entries.insert((mode, text), compiled.clone());
+        entries.insert((mode, text), Some(compiled.clone()));
         Ok(compiled)
     }
+}
+
+/// Runs a code cell (`erlang._cell`): statements, then the last
+/// expression's value; with `assigned`, also the names the cell assigned,
+/// as `{value, %{name => value}}` (a value that cannot convert comes back
+/// as a `%Py.Object{}`).
+#[allow(clippy::too_many_arguments)]
+fn cell<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    ctx: &Arc<Runner>,
+    namespace: &Namespace,
+    code: Term<'a>,
+    bindings: Term<'a>,
+    ret: Term<'a>,
+    assigned: bool,
+) -> JobResult<Term<'a>> {
+    let source = text(code, "code")?;
+    let bindings = kwargs_dict(py, bindings)?;
+    let out =
+        erlang_helper(py, "_cell")?.call1((source, namespace.dict(py)?, bindings, assigned))?;
+    let (value, names): (Bound<'_, PyAny>, Bound<'_, PyAny>) = out.extract()?;
+    let value = respond(py, env, ctx, &value, ret)?;
+    if !assigned {
+        return Ok(value);
+    }
+    let names = names.cast::<PyDict>().map_err(PyErr::from)?;
+    let mut pairs = Vec::with_capacity(names.len());
+    for (name, item) in names.iter() {
+        let name: String = name.extract()?;
+        let item = match to_term(py, env, &item, ctx, 0) {
+            Ok(term) => term,
+            Err(_) => object::wrap(env, &item, ctx),
+        };
+        pairs.push((name.encode(env), item));
+    }
+    let map = Term::map_from_pairs(env, &pairs)
+        .map_err(|_| invalid("a cell assigned the same name twice"))?;
+    Ok((value, map).encode(env))
 }
 
 /// Runs a code object with `globals` as globals and locals.
@@ -95,6 +167,9 @@ pub fn execute<'a, 'py>(
         .and_then(|t| t.decode().ok())
         .ok_or_else(|| invalid("request has no tag"))?;
     match parts.as_slice() {
+        [_, inner] if tag == atoms::keep_exception() => {
+            execute(py, env, ctx, namespace, cache, *inner).map_err(Failure::keep)
+        }
         [_, target, name, args, kwargs, ret] if tag == atoms::call() => {
             let callable = match name.get_type() {
                 TermType::Atom if name.decode::<Atom>().ok() == Some(atoms::nil()) => {
@@ -114,10 +189,17 @@ pub fn execute<'a, 'py>(
             respond(py, env, ctx, &result, *ret)
         }
         [_, code, bindings, ret] if tag == atoms::eval() => {
-            let code = cache.compile(py, *code, ffi::Py_eval_input)?;
+            // Code that is not one expression runs as a cell.
+            let Some(compiled) = cache.compile_expression(py, *code)? else {
+                return cell(py, env, ctx, namespace, *code, *bindings, *ret, false);
+            };
             let globals = with_bindings(py, &namespace.dict(py)?, *bindings)?;
-            let result = run_code(py, &code, &globals)?;
+            let result = run_code(py, &compiled, &globals)?;
             respond(py, env, ctx, &result, *ret)
+        }
+        [_, code, bindings, ret, assigned] if tag == atoms::cell() => {
+            let assigned = assigned.decode::<bool>().unwrap_or(false);
+            cell(py, env, ctx, namespace, *code, *bindings, *ret, assigned)
         }
         [_, code] if tag == atoms::exec() => {
             let code = cache.compile(py, *code, ffi::Py_file_input)?;

@@ -238,6 +238,51 @@ def _await(awaitable):
         raise
 
 
+_MISSING = object()
+
+
+def _cell(source, namespace, bindings, want_assigned):
+    """Runs a code cell (Py.eval of statements, the ~PY sigil): the
+    statements, then the last one's value if it is an expression (as
+    IPython does). Top-level `await` works. Bindings are visible during the
+    cell and do not persist, unless the cell assigns them; the names it
+    assigns stay in the namespace. Returns (value, assigned names or None)."""
+    import ast
+    import symtable
+
+    flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
+    tree = ast.parse(source, "<cell>", "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    table = symtable.symtable(source, "<cell>", "exec")
+    names = [s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()]
+    saved = {}
+    if bindings:
+        for name, value in bindings.items():
+            saved[name] = namespace.get(name, _MISSING)
+            namespace[name] = value
+    try:
+        body = eval(compile(tree, "<cell>", "exec", flags=flags), namespace)
+        if body is not None and hasattr(body, "__await__"):
+            _await(body)
+        value = None
+        if last is not None:
+            value = eval(compile(last, "<cell>", "eval", flags=flags), namespace)
+    finally:
+        for name, old in saved.items():
+            if name in names:
+                continue  # the cell assigned it: it stays
+            if old is _MISSING:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = old
+    assigned = None
+    if want_assigned:
+        assigned = {name: namespace[name] for name in names if name in namespace}
+    return value, assigned
+
+
 def _iterator(obj):
     """An iterator or async iterator over obj."""
     if hasattr(type(obj), "__anext__"):

@@ -31,13 +31,16 @@ use std::ffi::CString;
 use std::os::raw::c_int;
 use std::sync::Arc;
 
+/// A compiled code object; None when the text is not one expression (see
+/// `CodeCache::compile_expression`).
+type Compiled<'py> = Option<Bound<'py, PyAny>>;
+
 /// Compiled code objects of a context, keyed by source and mode, so that
 /// repeated `eval`/`exec` of the same text skip the compiler.
 pub struct CodeCache<'py> {
     // Shared by nested jobs on one thread (a callback's Elixir code may call
     // Python again), hence a RefCell borrowed only inside `compile`.
-    // None: the text is not one expression (see `compile_expression`).
-    entries: std::cell::RefCell<HashMap<(c_int, String), Option<Bound<'py, PyAny>>>>,
+    entries: std::cell::RefCell<HashMap<(c_int, String), Compiled<'py>>>,
 }
 
 const CODE_CACHE_SIZE: usize = 1024;

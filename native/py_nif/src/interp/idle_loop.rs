@@ -86,32 +86,37 @@ pub fn loop_used() {
 /// Runs the thread's loop while it has work and `idle()` holds (nothing is
 /// queued). Attached.
 pub fn run(py: Python<'_>, wake: &Wake, idle: impl Fn() -> bool) {
-    if !CHECK.with(Cell::get) {
-        return;
-    }
     let Some((read, write)) = wake.pipe() else {
         return;
     };
-    // Armed first, then checked: a message queued after the check finds the
-    // pipe armed and wakes the loop.
-    wake.armed.store(write, Ordering::SeqCst);
-    if idle() {
-        let ran = py
-            .import("erlang")
-            .and_then(|m| m.getattr("_loop_idle"))
-            .and_then(|f| f.call1((read,)))
-            .and_then(|ran| ran.is_truthy());
-        match ran {
-            Ok(true) => {}
-            Ok(false) => CHECK.with(|c| c.set(false)),
-            Err(err) => {
-                CHECK.with(|c| c.set(false));
-                err.print(py);
+    // Until a message is queued: a wake-up with nothing queued (a byte
+    // written just before the last disarm) runs the loop again.
+    while CHECK.with(Cell::get) {
+        // Armed first, then checked: a message queued after the check finds
+        // the pipe armed and wakes the loop.
+        wake.armed.store(write, Ordering::SeqCst);
+        let queued = !idle();
+        if !queued {
+            let ran = py
+                .import("erlang")
+                .and_then(|m| m.getattr("_loop_idle"))
+                .and_then(|f| f.call1((read,)))
+                .and_then(|ran| ran.is_truthy());
+            match ran {
+                Ok(true) => {}
+                Ok(false) => CHECK.with(|c| c.set(false)),
+                Err(err) => {
+                    CHECK.with(|c| c.set(false));
+                    err.print(py);
+                }
             }
         }
+        wake.armed.store(-1, Ordering::SeqCst);
+        Wake::drain(read);
+        if queued {
+            return;
+        }
     }
-    wake.armed.store(-1, Ordering::SeqCst);
-    Wake::drain(read);
 }
 
 builtin!(

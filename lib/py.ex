@@ -595,7 +595,8 @@ defmodule Py do
 
   `requirements` is a list of pip requirement strings, or the text of a
   `pyproject.toml` with a `[project]` table (its `dependencies` are
-  installed):
+  installed; a `requires-python` the running Python does not satisfy is an
+  `:environment` error naming both, before anything is installed):
 
       Py.install(\"\"\"
       [project]

@@ -91,6 +91,46 @@ defmodule Py.InstallTest do
     assert Py.info().venv == nil
   end
 
+  test "a pyproject whose requires-python the running Python does not satisfy is refused before anything is made",
+       %{cache: cache} do
+    version = Py.info().python_version
+    [major, minor | _] = String.split(version, ".")
+    next = "#{major}.#{String.to_integer(minor) + 1}"
+
+    for spec <- [
+          ">=#{next}",
+          "<#{major}.#{minor}",
+          "==#{major}.#{minor}.*,!=#{version}",
+          "~=#{next}.0"
+        ] do
+      text = "[project]\nname = \"demo\"\nrequires-python = \"#{spec}\"\ndependencies = []\n"
+
+      assert {:error, %Py.Error{kind: :environment, message: msg}} =
+               Py.install(text, cache_dir: cache, installer: :pip, progress: false)
+
+      assert msg =~ "requires Python #{spec}"
+      assert msg =~ "py runs Python #{version}"
+    end
+
+    refute File.exists?(Path.join(cache, "venvs"))
+  end
+
+  test "requires-python specifiers are read as PEP 440 says" do
+    alias Py.Install.RequiresPython, as: R
+    assert R.satisfied?(">=3.10,<3.13", "3.11.7")
+    refute R.satisfied?(">=3.12", "3.11.7")
+    assert R.satisfied?("~=3.10", "3.11.2")
+    refute R.satisfied?("~=3.11.1", "3.12.0")
+    assert R.satisfied?("==3.11.*", "3.11.7")
+    refute R.satisfied?("!=3.11.*", "3.11.7")
+    assert R.satisfied?(">3.11", "3.11.1")
+    assert R.satisfied?("<=3.11", "3.11.0")
+    assert R.satisfied?(">= 3.8", "3.11.0")
+    assert R.satisfied?("bogus", "3.11.0") == {:invalid, "bogus"}
+  end
+
+  doctest Py.Install.RequiresPython
+
   test "installer: :uv without uv on PATH is a clear error", %{cache: cache} do
     path = System.get_env("PATH")
 

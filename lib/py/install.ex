@@ -34,7 +34,8 @@ defmodule Py.Install do
     spec = spec!(requirements)
     opts = options!(opts)
 
-    with {:ok, python} <- base_python() do
+    with :ok <- check_requires_python(spec),
+         {:ok, python} <- base_python() do
       dir = Path.join([opts.cache_dir, "venvs", key(spec, python)])
       output = Output.new(if opts.progress, do: :stdio)
       lock = {{__MODULE__, dir}, self()}
@@ -137,6 +138,17 @@ defmodule Py.Install do
     |> Base.encode16(case: :lower)
     |> binary_part(0, 32)
   end
+
+  # A pyproject's requires-python, against the running Python: before
+  # anything is made or installed.
+  defp check_requires_python({:pyproject, text}) do
+    case Py.Install.RequiresPython.check(text, python_version()) do
+      :ok -> :ok
+      {:error, message} -> {:error, error(message)}
+    end
+  end
+
+  defp check_requires_python(_spec), do: :ok
 
   # ------------------------------------------------------------ installing
 

@@ -272,7 +272,7 @@ defmodule Py.ConversionTest do
   test "Python objects without a counterpart come back as handles" do
     assert {:ok, %Py.Object{type: "object"}} = Py.eval("object()")
 
-    assert {:ok, %Py.Object{type: "decimal.Decimal"}} =
-             Py.eval("__import__('decimal').Decimal('1.5')")
+    assert {:ok, %Py.Object{type: "fractions.Fraction"}} =
+             Py.eval("__import__('fractions').Fraction(1, 3)")
   end
 end

@@ -13,10 +13,12 @@
 //! | pid                            | erlang.Pid                 |
 //! | %Py.Object{}                   | the object itself          |
 //! | %Py.Channel{} / %Py.Buffer{}   | erlang.Channel / .Buffer   |
+//! | Date, Time, NaiveDateTime, DateTime, %Py.Timedelta{}, %Py.Decimal{} | datetime's and decimal's types (see `datetime`) |
 //!
 //! Python bytes and bytearray come back as binaries. Anything else comes back
 //! as `%Py.Object{}`. Nesting is limited to `MAX_DEPTH`; worker threads have
 //! a stack large enough for it.
+pub mod datetime;
 pub mod mapset;
 
 use crate::atoms;
@@ -170,6 +172,9 @@ fn map_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
             }
             if tag == atoms::py_buffer() {
                 return buffer_to_py(py, term);
+            }
+            if let Some(value) = datetime::to_py(py, term, tag)? {
+                return Ok(value);
             }
         }
     }
@@ -400,6 +405,9 @@ pub fn to_term_in<'a>(
     }
     if let Some(pid) = pid_to_term(py, env, obj)? {
         return Ok(pid);
+    }
+    if let Some(value) = datetime::to_term(py, env, obj)? {
+        return Ok(value);
     }
     match owner {
         Some(owner) => Ok(object::wrap(env, obj, owner)),

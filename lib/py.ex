@@ -643,8 +643,12 @@ defmodule Py do
       :object ->
         :object
 
+      :array ->
+        :array
+
       other ->
-        raise ArgumentError, "the :return option must be :auto or :object, got: #{inspect(other)}"
+        raise ArgumentError,
+              "the :return option must be :auto, :object or :array, got: #{inspect(other)}"
     end
   end
 

@@ -15,7 +15,8 @@
 //! - `{:close, target}`: calls `target.close()` if it has one
 //!
 //! `target` is a module name (string or atom) or a `%Py.Object{}`; `ret` is
-//! `:auto` (convert the result) or `:object` (return a `%Py.Object{}`).
+//! `:auto` (convert the result), `:object` (return a `%Py.Object{}`) or
+//! `:array` (a `%Py.Array{}` of a buffer-protocol object).
 use crate::atoms;
 use crate::convert::{to_py, to_term};
 use crate::error::{Failure, JobResult};
@@ -315,10 +316,10 @@ fn respond<'a>(
     } else {
         result
     };
-    if ret.decode::<Atom>().ok() == Some(atoms::py_object_ret()) {
-        Ok(object::wrap(env, result, ctx))
-    } else {
-        to_term(py, env, result, ctx, 0)
+    match ret.decode::<Atom>().ok() {
+        Some(r) if r == atoms::py_object_ret() => Ok(object::wrap(env, result, ctx)),
+        Some(r) if r == atoms::array() => crate::convert::array::to_term(py, env, result),
+        _ => to_term(py, env, result, ctx, 0),
     }
 }
 

@@ -13,11 +13,13 @@
 //! | pid                            | erlang.Pid                 |
 //! | %Py.Object{}                   | the object itself          |
 //! | %Py.Channel{} / %Py.Buffer{}   | erlang.Channel / .Buffer   |
+//! | %Py.Array{}                    | numpy array (memoryview without numpy); see `array` |
 //! | Date, Time, NaiveDateTime, DateTime, %Py.Timedelta{}, %Py.Decimal{} | datetime's and decimal's types (see `datetime`) |
 //!
 //! Python bytes and bytearray come back as binaries. Anything else comes back
 //! as `%Py.Object{}`. Nesting is limited to `MAX_DEPTH`; worker threads have
 //! a stack large enough for it.
+pub mod array;
 pub mod datetime;
 pub mod mapset;
 
@@ -172,6 +174,9 @@ fn map_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
             }
             if tag == atoms::py_buffer() {
                 return buffer_to_py(py, term);
+            }
+            if tag == atoms::py_array() {
+                return array::to_py(py, term);
             }
             if let Some(value) = datetime::to_py(py, term, tag)? {
                 return Ok(value);

@@ -8,62 +8,307 @@ import logging as _logging
 import time as _time
 
 # ------------------------------------------------------------ fork policy
+# Starting a program is allowed: subprocess (CPython's fork_exec, vfork and
+# exec on Linux), os.posix_spawn, os.system, os.spawn* and os.popen never
+# run Python in a copy of the VM. What would (os.fork, os.forkpty, pty.fork,
+# multiprocessing's fork start method, subprocess's preexec_fn) and os.exec*
+# (which replaces the VM's process) raise ForkNotAllowedError unless
+# `config :py, allow_fork: true`. Children start clean either way: every
+# signal at its default (the NIF puts the SIGCHLD and SIGFPE the BEAM
+# ignores back to SIG_DFL, so waitpid sees exit statuses; posix_spawn resets
+# the rest, subprocess's restore_signals SIGPIPE), an empty signal mask, and
+# descriptors 0, 1 and 2 plus what the call names (pass_fds, file actions):
+# the BEAM's own descriptors are not close-on-exec.
 
 
 class ForkNotAllowedError(PermissionError):
-    """Raised by os.fork, subprocess, os.system, os.exec*, os.spawn*,
-    multiprocessing and the like inside py: Python runs inside the Erlang
-    VM, and forking the VM's process (with its scheduler threads) corrupts
-    it. Run programs from Elixir (System.cmd/3, a Port) instead, or allow
-    it with `config :py, allow_fork: true`."""
+    """Raised inside py by os.fork, os.forkpty, pty.fork, multiprocessing's
+    fork start method, subprocess's preexec_fn and os.exec*: Python runs
+    inside the Erlang VM, and forking the VM's process (with its scheduler
+    threads) to run Python in the copy corrupts it. Starting programs
+    (subprocess, os.posix_spawn, os.system, os.spawn*, os.popen) is allowed:
+    those exec at once. Allow the rest with `config :py, allow_fork: true`."""
 
 
-def _forbidden(what):
+_FORK_HINT = (
+    "forking the VM's process corrupts it: the copy holds the whole VM with "
+    "one thread, and Python run there can deadlock or damage the VM's "
+    "descriptors. Start programs with subprocess, os.posix_spawn or os.system "
+    "(they exec at once, and are allowed), use multiprocessing's spawn or "
+    "forkserver start method, or run programs from Elixir (System.cmd/3, a "
+    "Port). If this code must fork anyway, allow it with "
+    "`config :py, allow_fork: true`."
+)
+_EXEC_HINT = (
+    "it would replace the VM's process with another program, ending the VM. "
+    "Start the program as a child instead (subprocess, os.posix_spawn), or "
+    "allow it with `config :py, allow_fork: true`."
+)
+
+
+def _forbidden(what, hint=_FORK_HINT):
     def blocked(*args, **kwargs):
-        raise ForkNotAllowedError(
-            what + " is not allowed in py: Python runs inside the Erlang VM, and "
-            "forking the VM's process corrupts it. Run external programs from "
-            "Elixir (System.cmd/3 or a Port), or, if this code only forks to exec "
-            "another program at once, allow it with `config :py, allow_fork: true`."
-        )
+        raise ForkNotAllowedError(what + " is not allowed in py: " + hint)
 
     blocked.__name__ = what.rsplit(".", 1)[-1].rstrip("()")
     blocked.__qualname__ = blocked.__name__
     return blocked
 
 
-_OS_BLOCKED = (
-    "fork", "forkpty", "system", "popen",
-    "execv", "execve", "execl", "execle", "execlp", "execlpe", "execvp", "execvpe",
-    "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe",
-    "posix_spawn", "posix_spawnp",
-)
+_OS_FORKS = ("fork", "forkpty")
+_OS_EXECS = ("execv", "execve", "execl", "execle", "execlp", "execlpe", "execvp", "execvpe")
 
 
-def _block_fork():
+def _fork_policy(allow_fork):
     import os
+    import signal
     import sys
 
-    for module in (os, sys.modules.get("posix")):
-        if module is None:
-            continue
-        for name in _OS_BLOCKED:
-            if hasattr(module, name):
-                setattr(module, name, _forbidden("os." + name + "()"))
-    fork_exec = _forbidden("subprocess (_posixsubprocess.fork_exec)")
+    posix = [m for m in (os, sys.modules.get("posix")) if m is not None]
+    if not allow_fork:
+        for module in posix:
+            for name in _OS_FORKS:
+                if hasattr(module, name):
+                    setattr(module, name, _forbidden("os." + name + "()"))
+            for name in _OS_EXECS:
+                if hasattr(module, name):
+                    setattr(module, name, _forbidden("os." + name + "()", _EXEC_HINT))
+
+    all_default = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
+    unreaped = []
+
+    def open_fds():
+        for where in ("/proc/self/fd", "/dev/fd"):
+            try:
+                names = os.listdir(where)
+            except OSError:
+                continue
+            fds = []
+            for name in names:
+                try:
+                    fd = int(name)
+                    if fd > 2 and os.get_inheritable(fd):
+                        fds.append(fd)
+                except (ValueError, OSError):
+                    pass  # the listing's own descriptor, or one closed since
+            return sorted(fds)
+        return []
+
+    def closing(actions):
+        # Close, after the caller's actions, every inheritable descriptor
+        # above 2 that they do not open or dup2 to.
+        keep = set()
+        for action in actions:
+            if action and action[0] == os.POSIX_SPAWN_OPEN:
+                keep.add(action[1])
+            elif action and action[0] == os.POSIX_SPAWN_DUP2:
+                keep.add(action[2])
+        top = max([fd for fd in keep if fd > 2], default=2)
+        closefrom = getattr(os, "POSIX_SPAWN_CLOSEFROM", None)
+        more = [
+            (os.POSIX_SPAWN_CLOSE, fd)
+            for fd in open_fds()
+            if fd not in keep and (closefrom is None or fd < top)
+        ]
+        if closefrom is not None:
+            more.append((closefrom, top + 1))
+        return more
+
+    def reap_leftovers():
+        for pid in list(unreaped):
+            try:
+                done = os.waitpid(pid, os.WNOHANG)[0]
+            except ChildProcessError:
+                done = pid
+            if done:
+                unreaped.remove(pid)
+
+    def clean_spawn(original):
+        def posix_spawn(path, argv, env, *, file_actions=(), setsigmask=None, setsigdef=None, **kwargs):
+            reap_leftovers()
+            actions = list(file_actions or ())
+            actions += closing(actions)
+            return original(
+                path, argv, env, file_actions=actions,
+                setsigmask=() if setsigmask is None else setsigmask,
+                setsigdef=all_default if setsigdef is None else setsigdef,
+                **kwargs,
+            )
+
+        posix_spawn.__name__ = original.__name__
+        posix_spawn.__qualname__ = original.__name__
+        posix_spawn.__doc__ = (
+            "py: unless given, setsigmask is empty and setsigdef every signal; "
+            "descriptors above 2 that file_actions do not name are closed.\n\n"
+            + (original.__doc__ or "")
+        )
+        return posix_spawn
+
+    spawn = getattr(os, "posix_spawn", None)
+    spawnp = getattr(os, "posix_spawnp", None)
+    if spawn is not None and spawnp is not None:
+        spawn, spawnp = clean_spawn(spawn), clean_spawn(spawnp)
+
+        def wait(pid):
+            try:
+                return os.waitpid(pid, 0)[1]
+            except ChildProcessError:
+                raise
+            except BaseException:
+                unreaped.append(pid)  # interrupted: reaped by a later spawn
+                raise
+
+        def system(command):
+            """Run command in /bin/sh -c, as os.system does (same wait
+            status), started with posix_spawn: py's child hygiene applies."""
+            return wait(spawn("/bin/sh", ["sh", "-c", command], os.environ))
+
+        def spawner(name, search, with_env):
+            def spawnv(mode, file, args, *env):
+                if len(env) != int(with_env):
+                    raise TypeError(name + "() takes %d arguments" % (3 + with_env))
+                if not isinstance(args, (tuple, list)):
+                    raise TypeError("argv must be a tuple or a list")
+                if not args or not args[0]:
+                    raise ValueError("argv first element cannot be empty")
+                start = spawnp if search else spawn
+                try:
+                    pid = start(file, args, env[0] if with_env else os.environ)
+                except OSError:
+                    if mode == os.P_NOWAIT:
+                        raise
+                    return 127  # what the forked child of os.py exits with
+                if mode == os.P_NOWAIT:
+                    return pid
+                return os.waitstatus_to_exitcode(wait(pid))
+
+            spawnv.__name__ = spawnv.__qualname__ = name
+            spawnv.__doc__ = "os." + name + " started with posix_spawn (py's child hygiene)."
+            return spawnv
+
+        for module in posix:
+            module.posix_spawn, module.posix_spawnp = spawn, spawnp
+        os.system = system
+        for name, search, with_env in (
+            ("spawnv", False, False), ("spawnve", False, True),
+            ("spawnvp", True, False), ("spawnvpe", True, True),
+        ):
+            if hasattr(os, name):
+                setattr(os, name, spawner(name, search, with_env))
+
+    # subprocess (and multiprocessing's spawn and forkserver) reach
+    # _posixsubprocess.fork_exec: its child gets close_fds, and the calling
+    # thread's mask, emptied for the call when it is not empty.
     try:
         import _posixsubprocess
     except ImportError:
-        pass
-    else:
-        _posixsubprocess.fork_exec = fork_exec
+        return
+    original = _posixsubprocess.fork_exec
+
+    def fork_exec(*args, **kwargs):
+        if not allow_fork and any(callable(a) for a in args):
+            raise ForkNotAllowedError(
+                "subprocess's preexec_fn is not allowed in py: it runs Python in "
+                "a forked copy of the VM, and " + _FORK_HINT
+            )
+        args = list(args)
+        if len(args) > 2:
+            args[2] = True  # close_fds: the VM's descriptors stay out
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        if not blocked:
+            return original(*args, **kwargs)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        try:
+            return original(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    _posixsubprocess.fork_exec = fork_exec
     subprocess = sys.modules.get("subprocess")
     if subprocess is not None and hasattr(subprocess, "_fork_exec"):
         subprocess._fork_exec = fork_exec
+    if not allow_fork:
+        _on_import("multiprocessing.context", _safe_multiprocessing)
+        _on_import("pty", _safe_pty)
 
 
-if not _settings()[1]:
-    _block_fork()
+def _safe_multiprocessing(context):
+    # The default start method is fork on Linux before 3.14: make it spawn
+    # (a fresh interpreter exec'ed per process), and have the fork method
+    # refuse before it opens any pipe.
+    refuse = staticmethod(_forbidden("multiprocessing's fork start method"))
+    fork = getattr(context, "ForkProcess", None)
+    if fork is not None:
+        fork._Popen = refuse
+    default = getattr(context, "_default_context", None)
+    spawn = getattr(context, "_concrete_contexts", {}).get("spawn")
+    if default is not None and spawn is not None and default._actual_context is None:
+        if getattr(default._default_context, "_name", None) == "fork":
+            default._default_context = spawn
+
+
+def _safe_pty(pty):
+    pty.fork = _forbidden("pty.fork()")
+
+
+_IMPORT_PATCHES = {}
+
+
+def _on_import(name, patch):
+    # Runs patch(module) once the module is imported (now if it is).
+    import sys
+
+    module = sys.modules.get(name)
+    if module is not None:
+        patch(module)
+        return
+    if not _IMPORT_PATCHES:
+        sys.meta_path.insert(0, _PatchOnImport)
+    _IMPORT_PATCHES[name] = patch
+
+
+class _PatchOnImport:
+    # A meta path finder that finds nothing itself: for the modules in
+    # _IMPORT_PATCHES it asks the finders after it and wraps the loader's
+    # exec_module so the patch runs once the module has run.
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        import sys
+
+        patch = _IMPORT_PATCHES.get(name)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is cls or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+
+        class Loader:
+            def __getattr__(self, attr):
+                return getattr(loader, attr)
+
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                exec_module(module)
+                module.__loader__ = module.__spec__.loader = loader
+                patch(module)
+
+        spec.loader = Loader()
+        return spec
+
+
+_fork_policy(_settings()[1])
 
 # ------------------------------------------------------------ process guard
 # Python runs inside the BEAM's OS process: ending that process, signalling
@@ -112,7 +357,8 @@ _STDIO_HINT = (
 # The signals the BEAM owns. Measured on a running VM (/proc/self/status):
 # ERTS catches SIGINT (the break handler), SIGQUIT, SIGUSR1 (crash dump) and
 # SIGTERM (init:stop) at start, and ignores SIGPIPE (a write to a closed
-# socket returns EPIPE instead of killing the VM), SIGCHLD and SIGFPE.
+# socket returns EPIPE instead of killing the VM), SIGCHLD and SIGFPE (py
+# sets those two back to SIG_DFL at start: see the fork policy).
 # Erlang's os:set_signal/2 hands SIGHUP, SIGABRT, SIGALRM, SIGUSR2 and
 # SIGTSTP (and the others above) to the VM's signal server at runtime, and
 # the terminal driver catches SIGWINCH and SIGCONT in an interactive shell.

@@ -46,6 +46,35 @@ pub fn configure(log_level: i64, tracing: bool, allow_fork: bool, allow_process_
     TRACING.store(tracing, Ordering::Release);
     ALLOW_FORK.store(allow_fork, Ordering::Release);
     ALLOW_PROCESS_EXIT.store(allow_process_exit, Ordering::Release);
+    default_child_signals();
+}
+
+/// The BEAM ignores SIGCHLD and SIGFPE (SIG_IGN). With SIGCHLD ignored the
+/// kernel reaps every child at once, so waitpid() in Python (subprocess,
+/// os.system) fails with ECHILD and the exit status is lost (subprocess then
+/// reports 0); and an ignored signal stays ignored across exec in every
+/// program Python starts. Both go back to SIG_DFL: for SIGCHLD that still
+/// means "ignore", without the reaping (the BEAM's only child is its
+/// erl_child_setup, which lives as long as the VM); a SIGFPE from a fault is
+/// delivered whatever the disposition, so only a SIGFPE sent by kill()
+/// changes. A disposition other than SIG_IGN (a handler set with
+/// os:set_signal/2) is left alone.
+fn default_child_signals() {
+    for signal in [libc::SIGCHLD, libc::SIGFPE] {
+        // SAFETY: sigaction with valid pointers to zeroed, then filled, structs.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0
+                || old.sa_sigaction != libc::SIG_IGN
+            {
+                continue;
+            }
+            let mut dfl: libc::sigaction = std::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut dfl.sa_mask);
+            libc::sigaction(signal, &dfl, std::ptr::null_mut());
+        }
+    }
 }
 
 pub fn set_log_level(level: i64) {

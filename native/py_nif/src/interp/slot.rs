@@ -121,6 +121,8 @@ unsafe fn slot_thread(
     let config = ffi::PyInterpreterConfig {
         use_main_obmalloc: 0,
         // `config :py, allow_fork: true` lifts CPython's own ban too.
+        // allow_exec guards os.exec* only: subprocess, posix_spawn and
+        // os.system work in a slot without it (checked on 3.13).
         allow_fork: crate::observe::allow_fork() as i32,
         allow_exec: crate::observe::allow_fork() as i32,
         allow_threads: 1,

@@ -283,6 +283,28 @@ def _cell(source, namespace, bindings, want_assigned):
     return value, assigned
 
 
+def _cell_names(source):
+    """For the ~PY sigil, at compile time: (the global names the cell reads,
+    its own functions included; the names it assigns)."""
+    import symtable
+
+    table = symtable.symtable(source, "<cell>", "exec")
+    assigned = sorted(
+        s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()
+    )
+    read = set()
+
+    def walk(scope, top):
+        for symbol in scope.get_symbols():
+            if symbol.is_referenced() and (top or symbol.is_global()):
+                read.add(symbol.get_name())
+        for child in scope.get_children():
+            walk(child, False)
+
+    walk(table, True)
+    return sorted(read), assigned
+
+
 def _iterator(obj):
     """An iterator or async iterator over obj."""
     if hasattr(type(obj), "__anext__"):

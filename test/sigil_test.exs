@@ -5,7 +5,7 @@ defmodule Py.SigilTest do
 
   if Version.match?(System.version(), ">= 1.15.0") do
     # Evaluated only here: on Elixir 1.14 there is no Py.Sigil to read.
-    Module.eval_quoted(__ENV__, quote(do: doctest(Py.Sigil)))
+    Code.eval_quoted(quote(do: doctest(Py.Sigil)), [], __ENV__)
 
     defp run(code, binding \\ []) do
       Code.eval_string("import Py.Sigil\n" <> code, binding)
@@ -49,11 +49,42 @@ defmodule Py.SigilTest do
       assert_raise Py.Error, ~r/ZeroDivisionError/, fn -> run(~s(~PY"1 / 0")) end
     end
 
-    test "interpolation is refused at compile time" do
-      assert_raise ArgumentError, ~r/does not interpolate/, fn ->
-        run(~S[x = 1
-        ~PY"#{x} + 1"])
-      end
+    test "the code is literal: no interpolation" do
+      assert {"\#{x}", _} = run(~S[~PY"'#{x}'"])
+    end
+
+    test "an assigned name that is no Elixir variable name does not bind" do
+      {value, binding} =
+        run(~S'''
+        ~PY"""
+        _hidden = 1
+        Upper = 2
+        lower = 3
+        """
+        ''')
+
+      assert value == nil
+      assert Keyword.keys(binding) == [:lower]
+    end
+
+    test "assigned names the code does not use bring no unused-variable warning" do
+      module = "Elixir.Py.SigilTest.Unused#{System.unique_integer([:positive])}"
+
+      warnings =
+        ExUnit.CaptureIO.capture_io(:stderr, fn ->
+          Code.compile_string("""
+          defmodule #{module} do
+            import Py.Sigil
+            def run do
+              ~PY"never_used = 1"
+              :ok
+            end
+          end
+          """)
+        end)
+
+      refute warnings =~ "unused"
+      assert String.to_existing_atom(module).run() == :ok
     end
   else
     test "Py.Sigil is not defined before Elixir 1.15" do

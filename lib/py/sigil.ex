@@ -27,8 +27,8 @@ if Version.match?(System.version(), ">= 1.15.0") do
     are there for later cells and calls); a Python error raises `Py.Error`.
     Which names the cell reads and assigns is read from the code when the
     sigil compiles, with Python's own `symtable` (py starts if it is not
-    running). The code is literal: `~PY` does not interpolate, pass values
-    as variables instead.
+    running). The code is literal (an uppercase sigil does not
+    interpolate): pass values as variables.
     """
 
     @doc "See the module doc."
@@ -62,12 +62,6 @@ if Version.match?(System.version(), ">= 1.15.0") do
         unquote_splicing(binds)
         unquote(result)
       end
-    end
-
-    defmacro sigil_PY(_code, _modifiers) do
-      raise ArgumentError,
-            "~PY does not interpolate: name Elixir variables in the Python code instead " <>
-              "(they are passed in by name)"
     end
 
     @doc false

@@ -310,6 +310,39 @@ w11 =
 
 figures = [Bench.emit(%{id: "W11", value: w11_items / w11, unit: "items/s"}) | figures]
 
+# W12: a 64 MiB float32 numpy array to %Py.Array{} (return: :array) and
+# back (a numpy array over one copy), MB/s each way. numpy loads only in the
+# main interpreter, so on a context there (in every mode).
+{:ok, array_ctx} = Py.Context.start_link(interpreter: :main)
+numpy = "import numpy\nbig = numpy.ones(16 * 1024 * 1024, dtype='float32')"
+
+figures =
+  case Py.Context.exec(array_ctx, numpy) do
+    :ok ->
+      mib = 64
+
+      to_elixir = fn ->
+        {:ok, %Py.Array{}} = Py.Context.eval(array_ctx, "big", %{}, return: :array)
+      end
+
+      w12_out = Bench.median(fn -> Bench.seconds(to_elixir) end)
+      {:ok, array} = Py.Context.eval(array_ctx, "big", %{}, return: :array)
+      to_python = fn -> {:ok, _} = Py.Context.eval(array_ctx, "a.shape", %{a: array}) end
+      w12_in = Bench.median(fn -> Bench.seconds(to_python) end)
+
+      [
+        Bench.emit(%{id: "W12", callers: "to Python", value: mib / w12_in, unit: "MB/s"}),
+        Bench.emit(%{id: "W12", callers: "to Elixir", value: mib / w12_out, unit: "MB/s"})
+        | figures
+      ]
+
+    {:error, error} ->
+      IO.puts(:stderr, "*** W12 SKIPPED: numpy does not import (#{Exception.message(error)}) ***")
+      figures
+  end
+
+Py.Context.stop(array_ctx)
+
 # I1, I4, I8: an isolated context (`isolation: :os_process`, its own OS
 # process reached through loopback distribution): W1 and W4 on it, and
 # the time to start one (ms).

@@ -14,6 +14,7 @@ defmodule Py.Dispatch do
   @doc "Runs `request` where `opts` (and the caller's bindings) say."
   def run(request, opts) do
     opts = Py.Options.keyword!(opts)
+    request = Py.Encoding.request(request)
 
     timeout = Py.Options.timeout!(opts)
 

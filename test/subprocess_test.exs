@@ -114,8 +114,10 @@ defmodule Py.SubprocessTest do
 
       report = eval!(ctx, "report")
       clean_child!(report)
-      # fork_exec's child resets every handled signal and restore_signals SIGPIPE.
-      assert report["ign_raw"] == 0
+      # fork_exec's child resets every handled signal and restore_signals
+      # SIGPIPE (clean_child! checks it). glibc's own two signals stay as the
+      # VM got them: ignored when whatever started the VM ignored them (seen
+      # under a CI runner), and Python cannot reset those.
       assert report["fds"] == [0, 1, 2, report["kept"]]
       # close_fds=False too: the VM's descriptors stay out (use pass_fds).
       assert report["closed_fds"] == [0, 1, 2]

@@ -2,10 +2,14 @@ defmodule Py do
   @moduledoc """
   Run Python inside the BEAM.
 
-      {:ok, 1.4142135623730951} = Py.call(:math, :sqrt, [2.0])
-      {:ok, 3} = Py.eval("1 + 2")
-      :ok = Py.exec("def double(x):\\n    return 2 * x")
-      {:ok, 42} = Py.eval("double(21)")
+      iex> Py.call(:math, :sqrt, [2.0])
+      {:ok, 1.4142135623730951}
+      iex> Py.eval("1 + 2")
+      {:ok, 3}
+      iex> Py.exec("def double(x):\\n    return 2 * x")
+      :ok
+      iex> Py.eval("double(21)")
+      {:ok, 42}
 
   Every function returns `{:ok, value}` or `{:error, %Py.Error{}}`, and has
   a `!` variant that returns the value or raises `Py.Error`.
@@ -17,8 +21,10 @@ defmodule Py do
   scheduler). A process is bound to one pool context on its first call and
   gets its own Python namespace there, so
 
-      Py.exec("x = 1")
-      Py.eval("x")  #=> {:ok, 1}
+      iex> Py.exec("x = 1")
+      :ok
+      iex> Py.eval("x")
+      {:ok, 1}
 
   works within one process, while another process never sees its `x`. The
   namespace is dropped when the process exits. `bind/1` binds a process to a
@@ -66,9 +72,12 @@ defmodule Py do
   whose attribute `function` is called. With `function` `nil` the object
   itself is called.
 
-      {:ok, 2.0} = Py.call(:math, :sqrt, [4])
-      {:ok, "a/b"} = Py.call("os.path", :join, ["a", "b"])
-      {:ok, ~s({"a": 1})} = Py.call(:json, :dumps, [%{"a" => 1}], kwargs: [sort_keys: true])
+      iex> Py.call(:math, :sqrt, [4])
+      {:ok, 2.0}
+      iex> Py.call("os.path", :join, ["a", "b"])
+      {:ok, "a/b"}
+      iex> Py.call(:json, :dumps, [%{"a" => 1}], kwargs: [sort_keys: true])
+      {:ok, ~s({"a": 1})}
   """
   @spec call(name | Py.Object.t(), name | nil, list, keyword) :: result(term)
   def call(module, function, args \\ [], opts \\ []) do
@@ -141,7 +150,10 @@ defmodule Py do
   @doc """
   Executes Python statements in the caller's namespace. Returns `:ok`.
 
-      :ok = Py.exec("import math\\nr = math.pi")
+      iex> Py.exec("import math\\nr = math.pi")
+      :ok
+      iex> Py.eval("round(r, 2)")
+      {:ok, 3.14}
   """
   @spec exec(String.t(), keyword) :: :ok | {:error, Error.t()}
   def exec(code, opts \\ []) do
@@ -162,7 +174,8 @@ defmodule Py do
   @doc """
   Reads an attribute of a `%Py.Object{}` (or of a module, given by name).
 
-      {:ok, 3.141592653589793} = Py.getattr(:math, :pi)
+      iex> Py.getattr(:math, :pi)
+      {:ok, 3.141592653589793}
   """
   @spec getattr(Py.Object.t() | name, name, keyword) :: result(term)
   def getattr(object, name, opts \\ []), do: run({:getattr, object, name, ret(opts)}, opts)
@@ -173,8 +186,9 @@ defmodule Py do
   @doc """
   Calls a method of a `%Py.Object{}`.
 
-      {:ok, counter} = Py.call(:collections, :Counter, [["a", "b", "a"]], return: :object)
-      {:ok, [{"a", 2}]} = Py.call_method(counter, :most_common, [1])
+      iex> {:ok, counter} = Py.call(:collections, :Counter, [["a", "b", "a"]], return: :object)
+      iex> Py.call_method(counter, :most_common, [1])
+      {:ok, [{"a", 2}]}
   """
   @spec call_method(Py.Object.t(), name, list, keyword) :: result(term)
   def call_method(object, name, args \\ [], opts \\ []), do: call(object, name, args, opts)
@@ -187,8 +201,10 @@ defmodule Py do
   The Python `repr()` of a `%Py.Object{}` or of any value, converted first
   (so an atom or a string is a `str`, not a module name).
 
-      {:ok, "42"} = Py.repr(42)
-      {:ok, "{'a': [1, None]}"} = Py.repr(%{"a" => [1, nil]})
+      iex> Py.repr(42)
+      {:ok, "42"}
+      iex> Py.repr(%{"a" => [1, nil]})
+      {:ok, "{'a': [1, None]}"}
   """
   @spec repr(term, keyword) :: result(String.t())
   def repr(object, opts \\ []), do: run({:repr, object}, opts)
@@ -225,9 +241,12 @@ defmodule Py do
   generator it returns, lazily, fetching them `:chunk_size` at a time
   (default 100).
 
-      Py.stream(:builtins, :range, [5]) |> Enum.to_list()   #=> [0, 1, 2, 3, 4]
-      Py.exec("def count(n):\\n    yield from range(n)")
-      Py.stream_eval("count(3)") |> Enum.to_list()          #=> [0, 1, 2]
+      iex> Py.stream(:builtins, :range, [5]) |> Enum.to_list()
+      [0, 1, 2, 3, 4]
+      iex> Py.exec("def count(n):\\n    yield from range(n)")
+      :ok
+      iex> Py.stream_eval("count(3)") |> Enum.to_list()
+      [0, 1, 2]
 
   Stopping early (`Enum.take/2`) closes a generator (its `finally` runs).
   The stream runs on the context the enumerating process is bound to in
@@ -264,8 +283,10 @@ defmodule Py do
   generator, sync or async) to `pid` as messages, with a credit scheme so a
   slow receiver bounds memory; see `Py.PushStream`.
 
-      {:ok, stream} = Py.stream_to(self(), :builtins, :range, [3])
-      # {stream.ref, :item, 0}, {stream.ref, :item, 1}, {stream.ref, :item, 2}, {stream.ref, :done}
+      iex> {:ok, stream} = Py.stream_to(self(), :builtins, :range, [3])
+      iex> ref = stream.ref
+      iex> for _ <- 1..4, do: receive(do: ({^ref, _, _} = m -> Tuple.delete_at(m, 0); {^ref, :done} -> :done))
+      [{:item, 0}, {:item, 1}, {:item, 2}, :done]
 
   Options: `:credit` (default 100), and those of `stream/4`.
   """
@@ -279,7 +300,8 @@ defmodule Py do
   Evaluates `code` and streams the items of the iterable it returns, like
   `stream/4`:
 
-      Py.stream_eval("(n * n for n in range(4))") |> Enum.to_list()   #=> [0, 1, 4, 9]
+      iex> Py.stream_eval("(n * n for n in range(4))") |> Enum.to_list()
+      [0, 1, 4, 9]
   """
   @spec stream_eval(String.t(), map | keyword, keyword) :: Enumerable.t()
   def stream_eval(code, bindings \\ %{}, opts \\ []) do
@@ -295,8 +317,9 @@ defmodule Py do
   runs on the same context and namespace. A coroutine result is awaited on
   the context's event loop, as in every call.
 
-      task = Py.async_call(:math, :factorial, [20])
-      {:ok, 2432902008176640000} = Py.await(task)
+      iex> task = Py.async_call(:math, :factorial, [20])
+      iex> Py.await(task)
+      {:ok, 2432902008176640000}
   """
   @spec async_call(name | Py.Object.t(), name | nil, list, keyword) :: Task.t()
   def async_call(module, function, args \\ [], opts \\ []) do

@@ -2,10 +2,12 @@
 //! interrupts (`runtime`), runners and the contexts and jobs on them
 //! (`worker`), the parallel pool's sub-interpreter slots (`slot`), and the
 //! watch that cancels the jobs of callers that died (`watch`), and a
-//! runner's event loop run between jobs (`idle_loop`).
+//! runner's event loop run between jobs (`idle_loop`), and how long a
+//! waiting runner polls (`spin`).
 pub mod idle_loop;
 pub mod runtime;
 #[cfg(all(feature = "parallel", Py_3_12))]
 pub mod slot;
+pub mod spin;
 pub mod watch;
 pub mod worker;

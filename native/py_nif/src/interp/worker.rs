@@ -640,9 +640,9 @@ impl Runner {
     }
 }
 
-/// How long an idle runner polls its queue before it sleeps. Calls that
-/// arrive back to back then skip a futex wake-up, which dominates the cost
-/// of a short call.
+/// The most an idle runner polls its queue before it sleeps (the budget
+/// it learns stays below; see `spin`). Calls that arrive back to back then
+/// skip a futex wake-up, which dominates the cost of a short call.
 const SPIN: Duration = Duration::from_micros(50);
 
 thread_local! {
@@ -656,23 +656,18 @@ thread_local! {
 /// and a caller's next request comes a round trip after the last reply.
 const LINKED_SPIN: Duration = Duration::from_micros(200);
 
-/// The next message, polled briefly then waited for. Call without the GIL.
+/// The next message, polled for a learned budget (see `spin`) then waited
+/// for. Call without the GIL.
 pub fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
-    let start = std::time::Instant::now();
-    loop {
-        for _ in 0..64 {
-            match rx.try_recv() {
-                Ok(msg) => return Ok(msg),
-                Err(flume::TryRecvError::Disconnected) => {
-                    return Err(flume::RecvError::Disconnected)
-                }
-                Err(flume::TryRecvError::Empty) => std::hint::spin_loop(),
-            }
-        }
-        if start.elapsed() >= SPIN {
-            return rx.recv();
-        }
-    }
+    super::spin::wait(
+        SPIN,
+        || match rx.try_recv() {
+            Ok(msg) => Some(Ok(msg)),
+            Err(flume::TryRecvError::Disconnected) => Some(Err(flume::RecvError::Disconnected)),
+            Err(flume::TryRecvError::Empty) => None,
+        },
+        || rx.recv(),
+    )
 }
 
 /// A worker-mode runner: a new thread in the main interpreter.

@@ -310,6 +310,21 @@ w11 =
 
 figures = [Bench.emit(%{id: "W11", value: w11_items / w11, unit: "items/s"}) | figures]
 
+# S1: a 100-item generator streamed to a list, 10,000 times (one round trip
+# each: the first chunk comes back with the call).
+s1_streams = Bench.n(10_000)
+
+s1 =
+  Bench.median(fn ->
+    Bench.seconds(fn ->
+      Enum.each(1..s1_streams, fn _ ->
+        [0 | _] = Py.stream_eval("(x * x for x in range(100))") |> Enum.to_list()
+      end)
+    end)
+  end)
+
+figures = [Bench.emit(%{id: "S1", value: s1_streams / s1, unit: "streams/s"}) | figures]
+
 # W12: a 64 MiB float32 numpy array to %Py.Array{} (return: :array) and
 # back (a numpy array over one copy), MB/s each way. numpy loads only in the
 # main interpreter, so on a context there (in every mode).

@@ -272,10 +272,7 @@ defmodule Py do
         end)
       end
 
-    Py.Stream.new(
-      fn run_opts -> call!(module, function, args, [{:kwargs, kwargs} | run_opts]) end,
-      opts
-    )
+    Py.Stream.new({:call, module, function, args, kwargs, :object}, opts)
   end
 
   @doc """
@@ -305,8 +302,8 @@ defmodule Py do
   """
   @spec stream_eval(String.t(), map | keyword, keyword) :: Enumerable.t()
   def stream_eval(code, bindings \\ %{}, opts \\ []) do
-    Py.Options.code!(code, "Py.stream_eval/3")
-    Py.Stream.new(fn run_opts -> eval!(code, bindings, run_opts) end, opts)
+    code = Py.Options.code!(code, "Py.stream_eval/3")
+    Py.Stream.new({:eval, code, bindings, :object}, opts)
   end
 
   @doc """

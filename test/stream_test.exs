@@ -85,4 +85,65 @@ defmodule Py.StreamTest do
     assert Py.stream(:builtins, :sorted, [[3, 1, 2]], kwargs: [reverse: true])
            |> Enum.to_list() == [3, 2, 1]
   end
+
+  # The requests this process sends while `fun` runs (a tracer process
+  # collects them).
+  defp requests(fun) do
+    me = self()
+    tracer = spawn_link(fn -> collect(me, []) end)
+    :erlang.trace_pattern({Py.Dispatch, :run, 2}, true, [:local])
+    :erlang.trace(me, true, [:call, {:tracer, tracer}])
+
+    try do
+      fun.()
+    after
+      :erlang.trace(me, false, [:call])
+      :erlang.trace_pattern({Py.Dispatch, :run, 2}, false, [:local])
+    end
+
+    ref = :erlang.trace_delivered(me)
+
+    receive do
+      {:trace_delivered, _, ^ref} -> :ok
+    end
+
+    send(tracer, {:report, me})
+
+    receive do
+      {:requests, kinds} -> kinds
+    end
+  end
+
+  defp collect(me, acc) do
+    receive do
+      {:trace, _, :call, {Py.Dispatch, :run, [request, _]}} ->
+        collect(me, [elem(request, 0) | acc])
+
+      {:report, ^me} ->
+        send(me, {:requests, Enum.reverse(acc)})
+    end
+  end
+
+  test "a generator that ends within the first chunk costs one round trip" do
+    assert requests(fn ->
+             assert Py.stream_eval("(x * x for x in range(100))") |> Enum.to_list() ==
+                      Enum.map(0..99, &(&1 * &1))
+           end) == [:stream_start]
+
+    # Exactly the chunk's size: its end is seen in the same round trip.
+    assert requests(fn ->
+             assert Py.stream(:builtins, :range, [10], chunk_size: 10) |> Enum.count() == 10
+           end) == [:stream_start]
+  end
+
+  test "later chunks grow while the consumer takes" do
+    kinds =
+      requests(fn ->
+        assert Py.stream(:builtins, :range, [1_000], chunk_size: 10) |> Enum.count() == 1_000
+      end)
+
+    # 11 + 21 + 41 + 81 + 161 + 161... items: far fewer than 100 chunks of 10.
+    assert hd(kinds) == :stream_start
+    assert length(kinds) < 12
+  end
 end

@@ -31,6 +31,7 @@ defmodule Py.Dispatch do
   defp receiver(request) do
     case request do
       {:keep_exception, inner} -> receiver(inner)
+      {:stream_start, inner, _chunk_size} -> receiver(inner)
       {:call, %Py.Object{} = object, _function, _args, _kwargs, _ret} -> object
       {:getattr, %Py.Object{} = object, _name, _ret} -> object
       {:next_chunk, %Py.Object{} = object, _chunk_size} -> object

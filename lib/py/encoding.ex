@@ -17,6 +17,9 @@ defmodule Py.Encoding do
 
   defp encode_request({:keep_exception, inner}), do: {:keep_exception, encode_request(inner)}
 
+  defp encode_request({:stream_start, inner, size}),
+    do: {:stream_start, encode_request(inner), size}
+
   defp encode_request({:call, target, function, args, kwargs, ret}),
     do: {:call, target, function, encode(args), encode(kwargs), ret}
 

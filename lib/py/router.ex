@@ -69,6 +69,7 @@ defmodule Py.Router do
   end
 
   def pool_for({:keep_exception, request}), do: pool_for(request)
+  def pool_for({:stream_start, request, _chunk_size}), do: pool_for(request)
   def pool_for(_request), do: :default
 
   defp normalize({module, function} = target) do

@@ -1,11 +1,17 @@
 defmodule Py.Stream do
   @moduledoc false
-  # Python iterators as lazy Elixir streams: items cross `chunk_size` at a
-  # time; the iterator is closed when the stream halts early.
+  # Python iterators as lazy Elixir streams. The first chunk comes back
+  # with the call that makes the iterable (`:stream_start`): an iterable
+  # that ends within it costs one round trip. Later chunks double, up to
+  # @growth times the first, while the consumer keeps taking. The iterator
+  # is closed when the stream halts early.
+
+  @growth 16
 
   @run_options [:timeout, :context, :pool]
 
-  def new(start, opts) do
+  # `request`: the `{:call, ...}` or `{:eval, ...}` that makes the iterable.
+  def new(request, opts) do
     opts = Py.Options.keyword!(opts)
     chunk_size = Keyword.get(opts, :chunk_size, 100)
 
@@ -17,27 +23,31 @@ defmodule Py.Stream do
     run_opts = Keyword.take(opts, @run_options)
 
     Stream.resource(
-      fn -> iterator(start, run_opts) end,
+      fn -> {:start, request} end,
       fn
-        {:done, _} = done ->
-          {:halt, done}
+        {:start, request} ->
+          case Py.Dispatch.run({:stream_start, request, chunk_size}, run_opts) do
+            {:ok, {items, true, nil}} -> {items, :done}
+            {:ok, {items, false, iterator}} -> {items, {iterator, grow(chunk_size, chunk_size)}}
+            {:error, error} -> raise error
+          end
 
-        iterator ->
-          case Py.Dispatch.run({:next_chunk, iterator, chunk_size}, run_opts) do
-            {:ok, {items, false}} -> {items, iterator}
-            {:ok, {items, true}} -> {items, {:done, iterator}}
+        :done ->
+          {:halt, :done}
+
+        {iterator, size} ->
+          case Py.Dispatch.run({:next_chunk, iterator, size}, run_opts) do
+            {:ok, {items, false}} -> {items, {iterator, grow(size, chunk_size)}}
+            {:ok, {items, true}} -> {items, :done}
             {:error, error} -> raise error
           end
       end,
       fn
-        {:done, _} -> :ok
-        iterator -> Py.Dispatch.run({:close, iterator}, run_opts)
+        {iterator, _size} -> Py.Dispatch.run({:close, iterator}, run_opts)
+        _ -> :ok
       end
     )
   end
 
-  defp iterator(start, run_opts) do
-    iterable = start.([{:return, :object} | run_opts])
-    Py.call!(:erlang, :_iterator, [iterable], [{:return, :object} | run_opts])
-  end
+  defp grow(size, first), do: min(size * 2, first * @growth)
 end

@@ -60,6 +60,7 @@ rustler::atoms! {
     py_output,
     cell,
     keep_exception,
+    stream_start,
     line,
     offset,
     text,

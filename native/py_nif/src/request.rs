@@ -7,6 +7,8 @@
 //! - `{:cell, code, bindings, ret, assigned}`: statements then a last
 //!   expression (its value is the result; `{value, assigned_names}` when
 //!   `assigned`); `:eval` of code that is not one expression runs as a cell
+//! - `{:stream_start, call_or_eval, count}`: the first chunk of a stream
+//!   with the call that makes it (see `stream_start`)
 //! - `{:keep_exception, request}`: `request`, whose Python error keeps the
 //!   exception object
 //! - `{:getattr, target, name, ret}`
@@ -103,6 +105,90 @@ impl<'py> CodeCache<'py> {
     }
 }
 
+/// What `module.function(*args, **kwargs)` (or an object's call) returns.
+fn call_value<'py>(
+    py: Python<'py>,
+    namespace: &Namespace,
+    target: Term,
+    name: Term,
+    args: Term,
+    kwargs: Term,
+) -> JobResult<Bound<'py, PyAny>> {
+    let callable = match name.get_type() {
+        TermType::Atom if name.decode::<Atom>().ok() == Some(atoms::nil()) => {
+            resolve_target(py, target)?
+        }
+        _ => {
+            let name = text(name, "function name")?;
+            match in_namespace(py, namespace, target, &name)? {
+                Some(found) => found,
+                None => resolve_target(py, target)?.getattr(name)?,
+            }
+        }
+    };
+    let args = args_tuple(py, args)?;
+    let kwargs = kwargs_dict(py, kwargs)?;
+    Ok(callable.call(args, kwargs.as_ref())?)
+}
+
+/// `{:stream_start, call_or_eval, count}`: runs the request, takes an
+/// iterator over what it returns and its first `count` items, in one round
+/// trip: `{items, done, iterator}` (the iterator a `%Py.Object{}`, or nil
+/// when the iterable ended within the chunk).
+fn stream_start<'a, 'py>(
+    py: Python<'py>,
+    env: Env<'a>,
+    ctx: &Arc<Runner>,
+    namespace: &Namespace,
+    cache: &CodeCache<'py>,
+    inner: Term<'a>,
+    count: Term<'a>,
+) -> JobResult<Term<'a>> {
+    let count: usize = count
+        .decode()
+        .map_err(|_| invalid("the chunk size must be a positive integer"))?;
+    let parts = get_tuple(inner).map_err(|_| invalid("a stream starts from a call or an eval"))?;
+    let tag: Option<Atom> = parts.first().and_then(|t| t.decode().ok());
+    let value = match parts.as_slice() {
+        [_, target, name, args, kwargs, _ret] if tag == Some(atoms::call()) => {
+            call_value(py, namespace, *target, *name, *args, *kwargs)?
+        }
+        [_, code, bindings, _ret] if tag == Some(atoms::eval()) => {
+            match cache.compile_expression(py, *code)? {
+                Some(compiled) => {
+                    let globals = with_bindings(py, &namespace.dict(py)?, *bindings)?;
+                    run_code(py, &compiled, &globals)?
+                }
+                None => {
+                    let source = text(*code, "code")?;
+                    let bindings = kwargs_dict(py, *bindings)?;
+                    let out = erlang_helper(py, "_cell")?.call1((
+                        source,
+                        namespace.dict(py)?,
+                        bindings,
+                        false,
+                    ))?;
+                    out.get_item(0)?
+                }
+            }
+        }
+        _ => return Err(invalid("a stream starts from a call or an eval")),
+    };
+    let value = if is_awaitable(&value) {
+        erlang_helper(py, "_await")?.call1((value,))?
+    } else {
+        value
+    };
+    let iterator = erlang_helper(py, "_iterator")?.call1((value,))?;
+    let (items, done) = chunk(py, env, ctx, &iterator, count)?;
+    let iterator = if done {
+        atoms::nil().encode(env)
+    } else {
+        object::wrap(env, &iterator, ctx)
+    };
+    Ok((items, done, iterator).encode(env))
+}
+
 /// Runs a code cell (`erlang._cell`): statements, then the last
 /// expression's value; with `assigned`, also the names the cell assigned,
 /// as `{value, %{name => value}}` (a value that cannot convert comes back
@@ -174,22 +260,11 @@ pub fn execute<'a, 'py>(
         [_, inner] if tag == atoms::keep_exception() => {
             execute(py, env, ctx, namespace, cache, *inner).map_err(Failure::keep)
         }
+        [_, inner, count] if tag == atoms::stream_start() => {
+            stream_start(py, env, ctx, namespace, cache, *inner, *count)
+        }
         [_, target, name, args, kwargs, ret] if tag == atoms::call() => {
-            let callable = match name.get_type() {
-                TermType::Atom if name.decode::<Atom>().ok() == Some(atoms::nil()) => {
-                    resolve_target(py, *target)?
-                }
-                _ => {
-                    let name = text(*name, "function name")?;
-                    match in_namespace(py, namespace, *target, &name)? {
-                        Some(found) => found,
-                        None => resolve_target(py, *target)?.getattr(name)?,
-                    }
-                }
-            };
-            let args = args_tuple(py, *args)?;
-            let kwargs = kwargs_dict(py, *kwargs)?;
-            let result = callable.call(args, kwargs.as_ref())?;
+            let result = call_value(py, namespace, *target, *name, *args, *kwargs)?;
             respond(py, env, ctx, &result, *ret)
         }
         [_, code, bindings, ret] if tag == atoms::eval() => {
@@ -272,6 +347,21 @@ fn next_chunk<'a>(
     iterator: &Bound<'_, PyAny>,
     count: usize,
 ) -> JobResult<Term<'a>> {
+    let (items, done) = chunk(py, env, ctx, iterator, count)?;
+    Ok((items, done).encode(env))
+}
+
+/// Up to `count` items of `iterator`, and whether it has ended. A sync
+/// iterator is looked at once more after `count` items, so one that ends
+/// there says so now (its last chunk costs no extra round trip); an item
+/// found then goes with the chunk.
+fn chunk<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    ctx: &Arc<Runner>,
+    iterator: &Bound<'_, PyAny>,
+    count: usize,
+) -> JobResult<(Vec<Term<'a>>, bool)> {
     if is_async_iterator(iterator) {
         let chunk = erlang_helper(py, "_anext_chunk")?.call1((iterator, count))?;
         let (items, done): (Vec<Bound<'_, PyAny>>, bool) = chunk.extract()?;
@@ -279,12 +369,12 @@ fn next_chunk<'a>(
             .iter()
             .map(|item| to_term(py, env, item, ctx, 0))
             .collect::<JobResult<Vec<_>>>()?;
-        return Ok((items, done).encode(env));
+        return Ok((items, done));
     }
-    let mut items = Vec::with_capacity(count.min(4096));
+    let mut items = Vec::with_capacity(count.min(4096) + 1);
     let mut iter = iterator.try_iter()?;
     let mut done = false;
-    while items.len() < count {
+    while items.len() <= count {
         match iter.next() {
             Some(item) => items.push(to_term(py, env, &item?, ctx, 0)?),
             None => {
@@ -293,7 +383,7 @@ fn next_chunk<'a>(
             }
         }
     }
-    Ok((items, done).encode(env))
+    Ok((items, done))
 }
 
 fn invalid(message: &str) -> Failure {

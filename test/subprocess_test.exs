@@ -173,7 +173,9 @@ defmodule Py.SubprocessTest do
         pids = [pid]
         r, w = os.pipe()
         actions = out + [(os.POSIX_SPAWN_DUP2, w, 7)]
-        pid = os.posix_spawnp(os.path.basename(sys.executable), [sys.executable, "-I", "-c", FDS], os.environ, file_actions=actions)
+        # spawnp looks the name up on the VM's PATH, where the lane's Python
+        # need not be: `env` is, and execs it in the same process.
+        pid = os.posix_spawnp("env", ["env", sys.executable, "-I", "-c", FDS], os.environ, file_actions=actions)
         os.close(r)
         os.close(w)
         pids.append(pid)

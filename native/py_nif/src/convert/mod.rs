@@ -150,14 +150,22 @@ fn list_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound
             describe(term)
         ))
     })?;
-    let mut out = Vec::with_capacity(len);
     let iter = term
         .into_list_iterator()
         .map_err(|_| Failure::conversion("bad list"))?;
+    // Filled in place: no intermediate vector, each item's reference moved
+    // into its slot. A list left part-filled by an error holds NULLs, which
+    // list deallocation skips.
+    // SAFETY: attached; a new list of `len` empty slots, owned here.
+    let list =
+        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len as ffi::Py_ssize_t))? };
     for (i, item) in iter.enumerate() {
-        out.push(to_py(py, item, depth + 1).map_err(|e| e.at(|| format!("[{i}]")))?);
+        let value = to_py(py, item, depth + 1).map_err(|e| e.at(|| format!("[{i}]")))?;
+        // SAFETY: `i < len` (the list's length was counted above); the slot
+        // is empty, and SET_ITEM takes the reference.
+        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
     }
-    Ok(PyList::new(py, out)?.into_any())
+    Ok(list)
 }
 
 fn map_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<'py, PyAny>> {

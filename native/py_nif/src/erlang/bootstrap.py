@@ -248,15 +248,13 @@ def _cell(source, namespace, bindings, want_assigned):
     cell and do not persist, unless the cell assigns them; the names it
     assigns stay in the namespace. Returns (value, assigned names or None)."""
     import ast
-    import symtable
 
     flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
     tree = ast.parse(source, "<cell>", "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
-    table = symtable.symtable(source, "<cell>", "exec")
-    names = [s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()]
+    names = _cell_names(source, tree)[1]
     saved = {}
     if bindings:
         for name, value in bindings.items():
@@ -283,12 +281,17 @@ def _cell(source, namespace, bindings, want_assigned):
     return value, assigned
 
 
-def _cell_names(source):
-    """For the ~PY sigil, at compile time: (the global names the cell reads,
-    its own functions included; the names it assigns)."""
+def _cell_names(source, tree=None):
+    """(the global names a cell reads, its own functions included; the names
+    it assigns), for the ~PY sigil at compile time and for cells. Python's
+    symtable, or, for code it refuses (top-level await, since 3.14), the
+    syntax tree."""
     import symtable
 
-    table = symtable.symtable(source, "<cell>", "exec")
+    try:
+        table = symtable.symtable(source, "<cell>", "exec")
+    except SyntaxError:
+        return _tree_names(source, tree)
     assigned = sorted(
         s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()
     )
@@ -303,6 +306,37 @@ def _cell_names(source):
 
     walk(table, True)
     return sorted(read), assigned
+
+
+def _tree_names(source, tree):
+    # Names stored at the cell's top level (not inside its functions and
+    # classes, whose own names count), imports, and every name read.
+    import ast
+
+    if tree is None:
+        tree = ast.parse(source, "<cell>", "exec")
+    read, assigned = set(), set()
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+    def visit(node, top):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store) and top:
+                assigned.add(node.id)
+            elif isinstance(node.ctx, ast.Load):
+                read.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and top:
+            for alias in node.names:
+                if alias.name != "*":
+                    assigned.add(alias.asname or alias.name.split(".")[0])
+        if isinstance(node, scopes):
+            if top and not isinstance(node, ast.Lambda):
+                assigned.add(node.name)
+            top = False
+        for child in ast.iter_child_nodes(node):
+            visit(child, top)
+
+    visit(tree, True)
+    return sorted(read), sorted(assigned)
 
 
 def _iterator(obj):

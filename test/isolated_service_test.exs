@@ -6,25 +6,8 @@ defmodule Py.IsolatedServiceTest do
   import ExUnit.CaptureIO
 
   @code """
-  import asyncio, erlang, threading
+  import asyncio, erlang
 
-  async def echo_server(me):
-      async def client(reader, writer):
-          while True:
-              data = await reader.read(1024)
-              if not data:
-                  break
-              writer.write(data)
-              await writer.drain()
-          writer.close()
-
-      server = await asyncio.start_server(client, "127.0.0.1", 0)
-      erlang.send(me, ("listening", server.sockets[0].getsockname()[1]))
-      async with server:
-          await server.serve_forever()
-
-  def service_threads():
-      return sorted(t.name for t in threading.enumerate() if t.name.startswith("py-service-"))
 
   async def start_ticker(me, count):
       async def ticker():
@@ -38,6 +21,7 @@ defmodule Py.IsolatedServiceTest do
 
   setup do
     ctx = start_supervised!({Py.Context, isolation: :os_process}, id: :isolated)
+    :ok = Py.Context.exec(ctx, Py.Test.ServiceCode.code())
     :ok = Py.Context.exec(ctx, @code)
     %{iso: ctx}
   end

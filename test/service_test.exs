@@ -8,21 +8,6 @@ defmodule Py.ServiceTest do
   @code """
   import asyncio, erlang, threading
 
-  async def echo_server(me):
-      async def client(reader, writer):
-          while True:
-              data = await reader.read(1024)
-              if not data:
-                  break
-              writer.write(data)
-              await writer.drain()
-          writer.close()
-
-      server = await asyncio.start_server(client, "127.0.0.1", 0)
-      erlang.send(me, ("listening", server.sockets[0].getsockname()[1]))
-      async with server:
-          await server.serve_forever()
-
   async def ticker(me, count):
       async def tick(i):
           erlang.send(me, ("tick", i))
@@ -56,12 +41,11 @@ defmodule Py.ServiceTest do
           erlang.send(me, "cancelled")
           raise
 
-  def service_threads():
-      return sorted(t.name for t in threading.enumerate() if t.name.startswith("py-service-"))
   """
 
   setup do
     ctx = start_supervised!(Py.Context)
+    :ok = Py.Context.exec(ctx, Py.Test.ServiceCode.code())
     :ok = Py.Context.exec(ctx, @code)
     %{ctx: ctx}
   end

@@ -159,17 +159,7 @@ fn stream_start<'a, 'py>(
                     let globals = with_bindings(py, &namespace.dict(py)?, *bindings)?;
                     run_code(py, &compiled, &globals)?
                 }
-                None => {
-                    let source = text(*code, "code")?;
-                    let bindings = kwargs_dict(py, *bindings)?;
-                    let out = erlang_helper(py, "_cell")?.call1((
-                        source,
-                        namespace.dict(py)?,
-                        bindings,
-                        false,
-                    ))?;
-                    out.get_item(0)?
-                }
+                None => run_cell(py, namespace, *code, *bindings, false)?.0,
             }
         }
         _ => return Err(invalid("a stream starts from a call or an eval")),
@@ -204,11 +194,7 @@ fn cell<'a>(
     ret: Term<'a>,
     assigned: bool,
 ) -> JobResult<Term<'a>> {
-    let source = text(code, "code")?;
-    let bindings = kwargs_dict(py, bindings)?;
-    let out =
-        erlang_helper(py, "_cell")?.call1((source, namespace.dict(py)?, bindings, assigned))?;
-    let (value, names): (Bound<'_, PyAny>, Bound<'_, PyAny>) = out.extract()?;
+    let (value, names) = run_cell(py, namespace, code, bindings, assigned)?;
     let value = respond(py, env, ctx, &value, ret)?;
     if !assigned {
         return Ok(value);
@@ -226,6 +212,21 @@ fn cell<'a>(
     let map = Term::map_from_pairs(env, &pairs)
         .map_err(|_| invalid("a cell assigned the same name twice"))?;
     Ok((value, map).encode(env))
+}
+
+/// `erlang._cell`'s (value, assigned names or None).
+fn run_cell<'py>(
+    py: Python<'py>,
+    namespace: &Namespace,
+    code: Term,
+    bindings: Term,
+    assigned: bool,
+) -> JobResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let source = text(code, "code")?;
+    let bindings = kwargs_dict(py, bindings)?;
+    let out =
+        erlang_helper(py, "_cell")?.call1((source, namespace.dict(py)?, bindings, assigned))?;
+    Ok(out.extract()?)
 }
 
 /// Runs a code object with `globals` as globals and locals.

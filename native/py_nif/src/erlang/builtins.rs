@@ -195,3 +195,22 @@ pub fn deadline(timeout: &Bound<'_, PyAny>) -> PyResult<Option<std::time::Instan
         .ok()
         .and_then(|timeout| std::time::Instant::now().checked_add(timeout)))
 }
+
+/// Runs one Python part of the `erlang` module (`observe.py`, `threads.py`)
+/// in its dict, compiled under a name of its own so that tracebacks
+/// through it do not look like the user's "<string>" code.
+pub fn run_part(
+    py: Python<'_>,
+    dict: &Bound<'_, PyDict>,
+    source: &str,
+    name: &str,
+) -> PyResult<()> {
+    let builtins = py.import("builtins")?;
+    let code = builtins.getattr("compile")?.call1((
+        source,
+        format!("<py: erlang module, {name}>"),
+        "exec",
+    ))?;
+    builtins.getattr("exec")?.call1((code, dict))?;
+    Ok(())
+}

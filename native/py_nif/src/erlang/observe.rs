@@ -247,15 +247,7 @@ pub fn install(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<()> {
             ("_span_begin", &SPAN_BEGIN_DEF),
         ],
     )?;
-    // Compiled under a name of its own, so tracebacks through it (the fork
-    // guard's, say) do not look like the user's "<string>" code.
-    let builtins = py.import("builtins")?;
-    let code = builtins.getattr("compile")?.call1((
-        include_str!("observe.py"),
-        "<py: erlang module, observe.py>",
-        "exec",
-    ))?;
-    builtins.getattr("exec")?.call1((code, dict))?;
+    builtins::run_part(py, dict, include_str!("observe.py"), "observe.py")?;
     Ok(())
 }
 

@@ -387,12 +387,5 @@ pub fn install(py: Python<'_>, dict: &Bound<'_, pyo3::types::PyDict>) -> PyResul
             ("_context_id", &CONTEXT_ID_DEF),
         ],
     )?;
-    let builtins = py.import("builtins")?;
-    let code = builtins.getattr("compile")?.call1((
-        include_str!("threads.py"),
-        "<py: erlang module, threads.py>",
-        "exec",
-    ))?;
-    builtins.getattr("exec")?.call1((code, dict))?;
-    Ok(())
+    builtins::run_part(py, dict, include_str!("threads.py"), "threads.py")
 }

@@ -32,7 +32,8 @@ defmodule Py.Error do
     * `:line`, `:offset`, `:text` - for a `SyntaxError` (and its subclasses):
       the line and column (1-based) where Python stopped, and that line
     * `:exception` - the exception itself, a `%Py.Object{}`, when the call
-      was made with `exception: true` (else `nil`)
+      was made with `exception: true` (else `nil`; also `nil` from isolated
+      and remote contexts for now)
 
   ## Examples
 

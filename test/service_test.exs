@@ -88,6 +88,8 @@ defmodule Py.ServiceTest do
 
     assert Py.Service.stop(service) == :ok
     assert_receive {:py_service, ^service, :stopped}
+    # Kept alive to here (a channel nobody holds is closed).
+    assert is_struct(ch, Py.Channel)
   end
 
   test "a channel loop ends with its value when the channel closes", %{ctx: ctx} do
@@ -158,6 +160,10 @@ defmodule Py.ServiceTest do
              "[t.name for t in __import__('threading').enumerate() if t.name == 'py-service-__main__.wait_forever']"
            ) ==
              {:ok, []}
+
+    # Kept alive to here: a channel nobody holds is closed, which would end
+    # the service on its own.
+    assert is_struct(ch, Py.Channel)
   end
 
   test "the service stops when the process that started it exits", %{ctx: ctx} do

@@ -195,16 +195,22 @@ defmodule Py.ServiceTest do
   end
 
   test "bad arguments raise ArgumentError" do
+    # Values the type checker (Elixir 1.18+) cannot see at compile time, so
+    # it does not reject the calls.
+    bad_module = opaque(1)
+    not_a_list = opaque(:not_a_list)
+    nobody = opaque(:nobody)
+
     assert_raise ArgumentError, ~r/module and a function name/, fn ->
-      Py.Service.start_link(1, :f)
+      Py.Service.start_link(bad_module, :f)
     end
 
     assert_raise ArgumentError, ~r/args as a list/, fn ->
-      Py.Service.start_link(:m, :f, :not_a_list)
+      Py.Service.start_link(:m, :f, not_a_list)
     end
 
     assert_raise ArgumentError, ~r/:notify option/, fn ->
-      Py.Service.start_link(:m, :f, [], notify: :nobody)
+      Py.Service.start_link(:m, :f, [], notify: nobody)
     end
   end
 
@@ -218,4 +224,6 @@ defmodule Py.ServiceTest do
     assert_receive "ran in my namespace", 5_000
     assert_receive {:py_service, ^service, {:ok, nil}}, 5_000
   end
+
+  defp opaque(value), do: Process.get(:py_service_test_unset, value)
 end

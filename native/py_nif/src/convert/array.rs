@@ -68,13 +68,14 @@ pub fn to_term<'a>(py: Python<'_>, env: Env<'a>, obj: &Bound<'_, PyAny>) -> JobR
             crate::error::describe(py, &err)
         )));
     }
-    let result = array_of(env, &view);
+    let result = array_of(env, &mut view);
     // SAFETY: the view taken above, released once.
     unsafe { ffi::PyBuffer_Release(&mut view) };
     result
 }
 
-fn array_of<'a>(env: Env<'a>, view: &ffi::Py_buffer) -> JobResult<Term<'a>> {
+// `&mut`: PyBuffer_ToContiguous takes a mutable view before Python 3.11.
+fn array_of<'a>(env: Env<'a>, view: &mut ffi::Py_buffer) -> JobResult<Term<'a>> {
     let format = if view.format.is_null() {
         "B".to_string()
     } else {

@@ -216,6 +216,18 @@ fn local_pid(py: Python<'_>, pid: &Bound<'_, PyAny>) -> Option<LocalPid> {
     })
 }
 
+/// None for Python's None, else the capsule's value.
+fn optional_capsule<T>(
+    obj: &Bound<'_, PyAny>,
+    name: &'static std::ffi::CStr,
+) -> PyResult<Option<Arc<T>>> {
+    if obj.is_none() {
+        Ok(None)
+    } else {
+        builtins::from_capsule::<T>(obj, name).map(Some)
+    }
+}
+
 const ORIGIN: &std::ffi::CStr = c"erlang.origin";
 const STOP_TOKEN: &std::ffi::CStr = c"erlang.stop_token";
 
@@ -239,12 +251,7 @@ builtin!(
     c"_adopt",
     c"_adopt(origin or None): internal, returns the origin adopted before",
     |py, args| {
-        let origin = args.get_item(0)?;
-        let origin = if origin.is_none() {
-            None
-        } else {
-            Some(builtins::from_capsule::<Origin>(&origin, ORIGIN)?)
-        };
+        let origin = optional_capsule::<Origin>(&args.get_item(0)?, ORIGIN)?;
         let before = ADOPTED.with(|a| {
             let mut guard = a.borrow_mut();
             if let Some(adopted) = guard.as_mut() {
@@ -281,12 +288,7 @@ builtin!(
     c"_stop_enter",
     c"_stop_enter(token or None): internal, the stop token of this thread",
     |py, args| {
-        let token = args.get_item(0)?;
-        let token = if token.is_none() {
-            None
-        } else {
-            Some(builtins::from_capsule::<StopToken>(&token, STOP_TOKEN)?)
-        };
+        let token = optional_capsule::<StopToken>(&args.get_item(0)?, STOP_TOKEN)?;
         if token.is_none() {
             // A stop's exception that the service ended without.
             clear_async_exception();

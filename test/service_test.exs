@@ -1,7 +1,10 @@
 defmodule Py.ServiceTest do
   # Long-lived Python services on threads of their own: started and stopped
   # from Elixir, one end message, calls to the same context go on.
-  use ExUnit.Case, async: true
+  # Not async: in the parallel pool a context shares its slot's thread with
+  # other tests' contexts, and a stop (a short call on the context) could
+  # wait behind their long calls past its timeout.
+  use ExUnit.Case, async: false
 
   import ExUnit.CaptureIO
 

@@ -128,6 +128,42 @@ defmodule Py.ConversionTest do
     assert Py.eval("len(v)", %{v: list}) == {:ok, 100_000}
   end
 
+  test "subclasses of the builtin types convert like the types themselves" do
+    code = """
+    class I(int): pass
+    class F(float): pass
+    class S(str): pass
+    class L(list): pass
+    class T(tuple): pass
+    class D(dict): pass
+    [I(7), F(1.5), S('s'), L([1, L([2])]), T((3, 'x')), D(a=D(b=1)), True, None, b'\\xff']
+    """
+
+    assert Py.eval(code) ==
+             {:ok, [7, 1.5, "s", [1, [2]], {3, "x"}, %{"a" => %{"b" => 1}}, true, nil, <<255>>]}
+  end
+
+  test "a list that Python code empties while it converts gives what was converted, no crash" do
+    # The tzinfo's utcoffset runs while the list converts (from its end)
+    # and clears it; the items before it are gone by then.
+    code = """
+    import datetime
+    items = []
+    class Clearing(datetime.tzinfo):
+        def utcoffset(self, dt):
+            items.clear()
+            return datetime.timedelta(0)
+        def tzname(self, dt):
+            return 'X'
+        def dst(self, dt):
+            return None
+    items.extend([1, 2, datetime.datetime(2020, 1, 1, tzinfo=Clearing()), 4])
+    items
+    """
+
+    assert {:ok, [%DateTime{year: 2020}, 4]} = Py.eval(code)
+  end
+
   @depth 10_000
 
   test "values nested 10,000 deep cross both ways without overflowing the stack" do

@@ -21,13 +21,29 @@ python_version=$("$python" -c 'import platform; print(platform.python_version())
 
 echo
 echo "==> lane $name ($kind): ${versions//|/, }, Python $python_version ($python), $mode"
+log="$PWD/_build/lane-$name.log"
+mkdir -p _build
 case $kind in
   # Warnings are errors, in the library and in the tests, on every stack.
-  test) mix compile --warnings-as-errors && mix test --warnings-as-errors "$@" ;;
-  exit-check) bash test/exit_check.sh "$@" ;;
+  test) { mix compile --warnings-as-errors && mix test --warnings-as-errors "$@"; } 2>&1 | tee "$log" ;;
+  exit-check) bash test/exit_check.sh "$@" 2>&1 | tee "$log" ;;
   *) echo "lane.sh: unknown kind $kind" >&2; false ;;
 esac
-status=$?
+status=${PIPESTATUS[0]}
+
+# What failed, kept short for the summary (scripts/test.sh prints it last,
+# where a truncated CI log still shows it): each failing test's header and
+# the first lines of its report, and any warning or crash line.
+if [ "$status" -ne 0 ] && [ -n "${PY_LANE_FAILURES:-}" ]; then
+  {
+    echo "--- $name (exit status $status)"
+    awk '
+      /^  [0-9]+\) / { show = 12 }
+      /warning:|\*\* \(|Segmentation|core dumped|Killed|timed out/ && !show { print; next }
+      show > 0 { print; show-- }
+    ' "$log" | head -n 60
+  } >>"$PY_LANE_FAILURES"
+fi
 
 result=passed
 [ "$status" -eq 0 ] || result="FAILED (exit status $status)"

@@ -27,8 +27,10 @@ source scripts/roots.sh
 # uv for the Py.install uv test (setup.sh installs it into .venv).
 [ -x .venv/bin/uv ] && export PY_TEST_UV="$PWD/.venv/bin/uv"
 export PY_LANE_RESULTS="$PWD/_build/lane-results.txt"
+export PY_LANE_FAILURES="$PWD/_build/lane-failures.txt"
 mkdir -p _build
 : >"$PY_LANE_RESULTS"
+: >"$PY_LANE_FAILURES"
 started=$(date +%s)
 
 wanted() {
@@ -62,7 +64,7 @@ root_lane() {
     return 0
   fi
   root_exec "$root" env PY_PARALLEL="${PY_PARALLEL:-}" PY_LANE_RESULTS="$PY_LANE_RESULTS" \
-    LANE_BUILD="${LANE_BUILD:-}" bash scripts/lane.sh "$@" || true
+    PY_LANE_FAILURES="$PY_LANE_FAILURES" LANE_BUILD="${LANE_BUILD:-}" bash scripts/lane.sh "$@" || true
 }
 
 # Roots are set up in the background while the host lanes run.
@@ -172,6 +174,12 @@ if [ ${#skipped[@]} -gt 0 ]; then
   echo "*** SKIPPED LANES: ${skipped[*]} ***"
 fi
 passed=$(grep -c '|passed$' "$PY_LANE_RESULTS" || true)
+if [ -s "$PY_LANE_FAILURES" ]; then
+  echo
+  echo "==> what failed (full logs in _build/lane-NAME.log)"
+  cat "$PY_LANE_FAILURES"
+  echo
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "*** FAILED LANES: ${failed[*]} ***"
 fi

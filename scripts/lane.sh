@@ -3,7 +3,8 @@
 # called (on the host, or inside a Debian root through scripts/roots.sh).
 #   KIND test:       `mix test ARGS` with PY_PYTHON=PYTHON in _build/test-NAME
 #   KIND exit-check: test/exit_check.sh ARGS (the VM stops with calls in flight)
-# PY_PARALLEL=1 builds the parallel pool in; LANE_BUILD names another lane
+# PY_PARALLEL=1 builds the parallel pool in; PY_PROD_CHECK=1 compiles for
+# prod first (see prod_check); LANE_BUILD names another lane
 # whose build path to use (the exit check reuses its test lane's). Appends one line
 # "NAME|Elixir X|OTP Y|Python Z|mode|result" to $PY_LANE_RESULTS.
 set -uo pipefail
@@ -21,11 +22,20 @@ python_version=$("$python" -c 'import platform; print(platform.python_version())
 
 echo
 echo "==> lane $name ($kind): ${versions//|/, }, Python $python_version ($python), $mode"
+# PY_PROD_CHECK=1: first a prod build, warnings as errors, as an app that
+# depends on py compiles it (protocols consolidated without the test
+# suite's implementations, which Elixir 1.20's type checker sees).
+prod_check() {
+  [ "${PY_PROD_CHECK:-}" = 1 ] || return 0
+  echo "==> $name: MIX_ENV=prod mix compile --warnings-as-errors"
+  MIX_ENV=prod MIX_BUILD_PATH="$PWD/_build/prod-check-$name" mix compile --warnings-as-errors
+}
+
 log="$PWD/_build/lane-$name.log"
 mkdir -p _build
 case $kind in
   # Warnings are errors, in the library and in the tests, on every stack.
-  test) { mix compile --warnings-as-errors && mix test --warnings-as-errors "$@"; } 2>&1 | tee "$log" ;;
+  test) { prod_check && mix compile --warnings-as-errors && mix test --warnings-as-errors "$@"; } 2>&1 | tee "$log" ;;
   exit-check) bash test/exit_check.sh "$@" 2>&1 | tee "$log" ;;
   *) echo "lane.sh: unknown kind $kind" >&2; false ;;
 esac

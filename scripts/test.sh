@@ -12,7 +12,8 @@
 #                   worker and parallel
 #   current-*       Debian sid: Elixir 1.20, OTP 29, Python 3.14 and 3.15,
 #                   worker and parallel; :packaging and :notebook in
-#                   current-py314; the VM exit check on current-py314-parallel
+#                   current-py314, with a prod build (warnings as errors)
+#                   first; the VM exit check on current-py314-parallel
 # Then the free-threaded compile check.
 #
 # Extra arguments go to every `mix test` (the exit checks are then left
@@ -64,7 +65,7 @@ root_lane() {
     return 0
   fi
   root_exec "$root" env PY_PARALLEL="${PY_PARALLEL:-}" PY_LANE_RESULTS="$PY_LANE_RESULTS" \
-    PY_LANE_FAILURES="$PY_LANE_FAILURES" LANE_BUILD="${LANE_BUILD:-}" bash scripts/lane.sh "$@" || true
+    PY_LANE_FAILURES="$PY_LANE_FAILURES" PY_PROD_CHECK="${PY_PROD_CHECK:-}" LANE_BUILD="${LANE_BUILD:-}" bash scripts/lane.sh "$@" || true
 }
 
 # Roots are set up in the background while the host lanes run.
@@ -133,7 +134,7 @@ done
 root_lane stable test stable-py313 /opt/venvs/py313/bin/python "$@"
 PY_PARALLEL=1 root_lane stable test stable-py313-parallel /opt/venvs/py313/bin/python "$@"
 
-root_lane current test current-py314 /opt/venvs/py314/bin/python \
+PY_PROD_CHECK=1 root_lane current test current-py314 /opt/venvs/py314/bin/python \
   --include notebook --include packaging "$@"
 PY_PARALLEL=1 root_lane current test current-py314-parallel /opt/venvs/py314/bin/python "$@"
 if [ $# -eq 0 ]; then

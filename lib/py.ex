@@ -432,7 +432,9 @@ defmodule Py do
   In Python, `from erlang import name`, `erlang.name(...)` and
   `erlang.call("name", ...)` all call it, with arguments and result
   converted as everywhere else. The function runs in a process of its own
-  (with the caller's group leader and bindings), so it may call Python again,
+  (with the caller's group leader and bindings; the callbacks one call makes
+  one after another share that process, and it ends with the call), so it
+  may call Python again,
   even on the same context, nested about 1,600 levels deep (490 on Python 3.12;
   see `docs/callbacks.md`):
 

@@ -19,6 +19,17 @@ defmodule Py.CallbackTest do
     assert Py.eval("erlang.upcase('abc')") == {:ok, "ABC"}
   end
 
+  test "a call's sequential callbacks share one process, which ends with the call" do
+    Py.register_function(:whoami, fn -> self() end)
+    me = self()
+
+    assert {:ok, [pid, pid, pid]} = Py.eval("[__import__('erlang').whoami() for _ in range(3)]")
+
+    assert is_pid(pid) and pid != me
+    ref = Process.monitor(pid)
+    assert_receive {:DOWN, ^ref, :process, ^pid, _}, 5_000
+  end
+
   test "arguments and results convert as everywhere else" do
     Py.register_function(:echo, fn x -> x end)
     value = %{"list" => [1, 2.5, nil], "tuple" => {1, "two"}, "set" => MapSet.new([1])}

@@ -45,6 +45,42 @@ defmodule Py.Callbacks do
     end)
   end
 
+  # Like spawn_callback/3 for a call on a local context, but the process
+  # then serves the call's later callbacks too (`run_next/4`), once its
+  # last one is answered: one process for a call's sequential callbacks
+  # instead of one each. It ends when the caller kills it (at the call's
+  # end) or dies.
+  def start_worker(handle, name, args) do
+    inherited = inheritance()
+    caller = self()
+
+    spawn_monitor(fn ->
+      inherit(inherited)
+      serve(caller, Process.monitor(caller), handle, name, args)
+    end)
+  end
+
+  @doc false
+  def run_next(worker, handle, name, args), do: send(worker, {:py_callback, handle, name, args})
+
+  # A callback's own code may have taken the caller's DOWN (a receive that
+  # matches anything): the caller is then checked now and then.
+  @caller_check 10_000
+
+  defp serve(caller, caller_ref, handle, name, args) do
+    reply(handle, run(name, args))
+    wait_next(caller, caller_ref)
+  end
+
+  defp wait_next(caller, caller_ref) do
+    receive do
+      {:py_callback, handle, name, args} -> serve(caller, caller_ref, handle, name, args)
+      {:DOWN, ^caller_ref, _, _, _} -> :ok
+    after
+      @caller_check -> if Process.alive?(caller), do: wait_next(caller, caller_ref)
+    end
+  end
+
   # A callback from an isolated or remote context (`Py.Isolated.Call`) is
   # answered with a message to the process there that waits for it.
   defp reply({:forward, to, token}, result), do: send(to, {:py_callback_result, token, result})

@@ -309,12 +309,15 @@ defmodule Py.Context do
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} ->
-        {pid, cb_ref} = Py.Callbacks.spawn_callback(handle, name, args)
-        await(call, Map.put(callbacks, cb_ref, {pid, handle, name}))
+        await(call, run_callback(callbacks, handle, name, args))
 
       {:DOWN, cb_ref, :process, _, reason} when is_map_key(callbacks, cb_ref) ->
         {{_pid, handle, name}, callbacks} = Map.pop(callbacks, cb_ref)
-        if reason != :normal, do: Py.Callbacks.exited(handle, name, reason)
+
+        # (A process that served callbacks before may die between them.)
+        if reason != :normal and not Py.Native.callback_answered(handle),
+          do: Py.Callbacks.exited(handle, name, reason)
+
         await(call, callbacks)
 
       {:DOWN, ^mref, _, _, _} ->
@@ -330,6 +333,26 @@ defmodule Py.Context do
         if expired?(call.deadline), do: give_up(call, callbacks), else: await(call, callbacks)
     end
   end
+
+  # A callback process whose last callback was answered serves this one;
+  # else a new one starts (callbacks that Python makes at once, from
+  # threads or gathered coroutines, run at once).
+  defp run_callback(callbacks, handle, name, args) do
+    case Enum.find(callbacks, &free_worker?/1) do
+      {cb_ref, {pid, _handle, _name}} ->
+        Py.Callbacks.run_next(pid, handle, name, args)
+        Map.put(callbacks, cb_ref, {pid, handle, name})
+
+      nil ->
+        {pid, cb_ref} = Py.Callbacks.start_worker(handle, name, args)
+        Map.put(callbacks, cb_ref, {pid, handle, name})
+    end
+  end
+
+  defp free_worker?({_cb_ref, {pid, handle, _name}}) when is_pid(pid),
+    do: Py.Native.callback_answered(handle)
+
+  defp free_worker?(_entry), do: false
 
   defp give_up(%{mref: mref} = call, callbacks) do
     Process.demonitor(mref, [:flush])

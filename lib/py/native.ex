@@ -45,6 +45,7 @@ defmodule Py.Native do
   def callback_register(_name), do: err()
   def callback_unregister(_name), do: err()
   def callback_reply(_handle, _result), do: err()
+  def callback_answered(_handle), do: err()
   def live_objects, do: err()
   def await_live_objects(_limit, _timeout_ms), do: err()
   def venv_set(_spec), do: err()

@@ -282,6 +282,12 @@ fn callback_reply(handle: ResourceArc<callback::CallbackRes>, result: Term) -> r
     atoms::ok()
 }
 
+/// Whether a callback's answer was delivered (its process is then free).
+#[rustler::nif]
+fn callback_answered(handle: ResourceArc<callback::CallbackRes>) -> bool {
+    handle.answered()
+}
+
 /// Number of `%Py.Object{}` handles alive.
 #[rustler::nif]
 fn live_objects() -> i64 {

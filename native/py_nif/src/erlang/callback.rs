@@ -21,6 +21,7 @@ use rustler::env::SavedTerm;
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 static NAMES: RwLock<Option<HashSet<String>>> = RwLock::new(None);
@@ -43,6 +44,15 @@ fn registered(name: &str) -> bool {
 pub struct CallbackRes {
     runner: Arc<Runner>,
     id: u64,
+    /// Set once an answer was delivered: the process that ran the callback
+    /// may serve the call's next one (see `Py.Callbacks`).
+    answered: AtomicBool,
+}
+
+impl CallbackRes {
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
+    }
 }
 
 #[rustler::resource_impl]
@@ -50,6 +60,7 @@ impl Resource for CallbackRes {}
 
 /// Delivers a callback's answer (`{:ok, value}` or `{:error, message}`).
 pub fn reply(handle: &CallbackRes, result: rustler::Term) {
+    handle.answered.store(true, Ordering::Release);
     let env = OwnedEnv::new();
     let result = env.save(result);
     handle.runner.deliver(Msg::CallbackReply {
@@ -98,6 +109,7 @@ fn call(
     let handle = ResourceArc::new(CallbackRes {
         runner: runner.clone(),
         id,
+        answered: AtomicBool::new(false),
     });
     // Convert first, outside the job frame's borrow: a failing conversion
     // may run Python code (a repr), which may print (and so use the frame).

@@ -45,6 +45,7 @@ defmodule Py.Callbacks do
     end)
   end
 
+  @doc false
   # Like spawn_callback/3 for a call on a local context, but the process
   # then serves the call's later callbacks too (`run_next/4`), once its
   # last one is answered: one process for a call's sequential callbacks

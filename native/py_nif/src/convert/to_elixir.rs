@@ -13,11 +13,13 @@ use pyo3::types::{
 use rustler::types::tuple::make_tuple;
 use rustler::{Binary, Encoder, Env, Term, TermType};
 use std::ptr::addr_of_mut;
+use std::sync::Arc;
 
 /// Maps up to this size are flatmaps in the BEAM.
 const SMALL_MAP: usize = 32;
-use std::sync::Arc;
 
+/// `obj` as a term in `env`; values with no Elixir counterpart become
+/// `%Py.Object{}` handles owned by `owner`.
 pub fn to_term<'a>(
     py: Python<'_>,
     env: Env<'a>,

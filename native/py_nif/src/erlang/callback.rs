@@ -240,6 +240,9 @@ fn save_args(
     Ok((converted, saved))
 }
 
+/// The most a thread polls for a callback's answer before it sleeps.
+const THREAD_ANSWER_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// A call into Elixir from a thread that runs no job (a thread Python code
 /// started: `threading`, `concurrent.futures`, a library's): the event sink
 /// process serves it (py's own functions at once, a registered function in
@@ -298,7 +301,18 @@ fn call_via_sink(
     // SAFETY: attached on entry; nothing touches Python while detached.
     let answer = unsafe {
         let tstate = ffi::PyEval_SaveThread();
-        let answer = rx.recv();
+        // Polled for this thread's learned budget first, as a runner polls
+        // its queue (see `interp::spin`): a thread making callbacks back to
+        // back skips a futex sleep per answer on a quiet machine.
+        let answer = crate::interp::spin::wait(
+            THREAD_ANSWER_SPIN,
+            || match rx.try_recv() {
+                Ok(answer) => Some(Ok(answer)),
+                Err(flume::TryRecvError::Empty) => None,
+                Err(flume::TryRecvError::Disconnected) => Some(Err(flume::RecvError::Disconnected)),
+            },
+            || rx.recv(),
+        );
         ffi::PyEval_RestoreThread(tstate);
         answer
     };

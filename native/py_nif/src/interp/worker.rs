@@ -192,6 +192,14 @@ fn next_message_linked(
     link: &Arc<crate::link::Link>,
     context: &Arc<Context>,
 ) -> Result<Msg, flume::RecvError> {
+    // The budget is learned as for the plain queue (see `spin`), up to
+    // the linked maximum after a job that came over the link.
+    let max = if LAST_LINKED.with(Cell::get) {
+        LINKED_SPIN
+    } else {
+        SPIN
+    };
+    let budget = super::spin::budget(max);
     let start = std::time::Instant::now();
     link.listen_for_runner(true);
     let msg = loop {
@@ -203,18 +211,16 @@ fn next_message_linked(
         if link.poll_for_runner(context) {
             continue;
         }
-        let spin = if LAST_LINKED.with(Cell::get) {
-            LINKED_SPIN
-        } else {
-            SPIN
-        };
-        if start.elapsed() >= spin {
+        if start.elapsed() >= budget {
             link.listen_for_runner(false);
-            return rx.recv();
+            let msg = rx.recv();
+            super::spin::learn(start.elapsed(), max);
+            return msg;
         }
         std::hint::spin_loop();
     };
     link.listen_for_runner(false);
+    super::spin::learn(start.elapsed(), max);
     msg
 }
 
@@ -651,7 +657,7 @@ thread_local! {
     static LAST_LINKED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// How long the runner of an isolated context's process polls its queue
+/// The most the runner of an isolated context's process polls its queue
 /// and link before it sleeps: the whole process serves that one context,
 /// and a caller's next request comes a round trip after the last reply.
 const LINKED_SPIN: Duration = Duration::from_micros(200);

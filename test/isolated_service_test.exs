@@ -39,6 +39,24 @@ defmodule Py.IsolatedServiceTest do
     assert Py.Context.call(ctx, :__main__, :service_threads, []) == {:ok, []}
   end
 
+  test "a crash of the context's OS process ends the service with :crashed", %{iso: ctx} do
+    {:ok, service} = Py.Service.start_link(:__main__, :echo_server, [self()], context: ctx)
+    assert_receive {"listening", _port}, 10_000
+
+    ExUnit.CaptureLog.capture_log(fn ->
+      assert {:error, %Py.Error{kind: :crashed}} =
+               Py.Context.eval(ctx, "__import__('os')._exit(3)")
+    end)
+
+    assert_receive {:py_service, ^service, {:error, %Py.Error{kind: :crashed, message: message}}},
+                   10_000
+
+    assert message =~ "lost its Python process"
+    refute Process.alive?(service)
+    # The context goes on, in a fresh process.
+    assert Py.Context.eval(ctx, "1 + 1") == {:ok, 2}
+  end
+
   test "print from a thread reaches capture_io", %{iso: ctx} do
     :ok =
       Py.Context.exec(ctx, """

@@ -65,8 +65,9 @@ defmodule Py.Service do
   first (waiting up to 2 s for them).
 
   In an isolated context a service runs in the context's OS process; if
-  that process crashes, the service ends with it and no end message comes
-  (the watcher sees the context restart only through telemetry).
+  that process crashes, the service ends with it, and the end message is
+  `{:py_service, pid, {:error, %Py.Error{kind: :crashed}}}` (the context
+  restarts without the service).
   """
   use GenServer
 
@@ -185,7 +186,19 @@ defmodule Py.Service do
         _ -> nil
       end
 
-    {:ok, Map.merge(state, %{monitor: monitor, stopping: [], ended: false})}
+    # In an isolated (or remote) context the service runs on another node,
+    # whose end the context outlives (it restarts under the same pid).
+    node = context_node(context)
+    if node, do: Node.monitor(node, true)
+
+    {:ok, Map.merge(state, %{monitor: monitor, node: node, stopping: [], ended: false})}
+  end
+
+  defp context_node(context) do
+    case Py.Context.handle(context) do
+      {:ok, {_pid, {:isolated, %{node: node}}}} when is_atom(node) -> node
+      _ -> nil
+    end
   end
 
   @impl true
@@ -216,6 +229,19 @@ defmodule Py.Service do
 
   def handle_info({:DOWN, ref, _, _, _}, %{monitor: ref} = state),
     do: finish(%{state | monitor: nil}, {:error, Error.closed()})
+
+  # The context's OS process (or node) ended, and the service with it; the
+  # context restarts without it (nothing to forget there).
+  def handle_info({:nodedown, node}, %{node: node} = state) do
+    error = %Error{
+      kind: :crashed,
+      message:
+        "the service's context lost its Python process (node #{node} went down); " <>
+          "it restarts without the service"
+    }
+
+    finish(%{state | monitor: nil, node: nil}, {:error, error})
+  end
 
   def handle_info(_message, state), do: {:noreply, state}
 

@@ -16,6 +16,18 @@ defmodule Py.BackgroundLoopTest do
       global ticker_task
       ticker_task = asyncio.create_task(ticker(me, count))
 
+  def ticker_state():
+      # For a failure's message: what became of the task and the loop.
+      task = ticker_task
+      if task.cancelled():
+          outcome = "cancelled"
+      elif task.done():
+          outcome = repr(task.exception())
+      else:
+          outcome = "pending"
+      loop = task.get_loop()
+      return (repr(task), outcome, loop.is_running(), loop.is_closed(), erlang._loop_has_work(loop))
+
   async def start_echo():
       global server
 
@@ -45,7 +57,19 @@ defmodule Py.BackgroundLoopTest do
   test "a task created in a call keeps running after the call returns", %{ctx: ctx} do
     assert Py.Context.call(ctx, :__main__, :start_ticker, [self(), 20]) == {:ok, nil}
     # No call runs on the context while the ticks arrive.
-    for i <- 0..19, do: assert_receive({"tick", ^i}, 5_000)
+    for i <- 0..19 do
+      receive do
+        {"tick", ^i} -> :ok
+      after
+        5_000 ->
+          state = Py.Context.call(ctx, :__main__, :ticker_state, [])
+
+          flunk(
+            "tick #{i} did not come within 5 s; task, outcome, loop running, closed, has work: #{inspect(state)}"
+          )
+      end
+    end
+
     assert_receive "ticker done", 5_000
     assert Py.Context.eval(ctx, "ticker_task.done()") == {:ok, true}
   end

@@ -304,15 +304,7 @@ fn call_via_sink(
         // Polled for this thread's learned budget first, as a runner polls
         // its queue (see `interp::spin`): a thread making callbacks back to
         // back skips a futex sleep per answer on a quiet machine.
-        let answer = crate::interp::spin::wait(
-            THREAD_ANSWER_SPIN,
-            || match rx.try_recv() {
-                Ok(answer) => Some(Ok(answer)),
-                Err(flume::TryRecvError::Empty) => None,
-                Err(flume::TryRecvError::Disconnected) => Some(Err(flume::RecvError::Disconnected)),
-            },
-            || rx.recv(),
-        );
+        let answer = crate::interp::spin::recv(&rx, THREAD_ANSWER_SPIN);
         ffi::PyEval_RestoreThread(tstate);
         answer
     };

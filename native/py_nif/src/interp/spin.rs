@@ -71,3 +71,17 @@ pub fn wait<T>(
     learn(start.elapsed(), max);
     value
 }
+
+/// `wait` on a flume queue: its next item, polled for the learned budget
+/// (at most `max`) before the thread sleeps on it.
+pub fn recv<T>(rx: &flume::Receiver<T>, max: Duration) -> Result<T, flume::RecvError> {
+    wait(
+        max,
+        || match rx.try_recv() {
+            Ok(item) => Some(Ok(item)),
+            Err(flume::TryRecvError::Disconnected) => Some(Err(flume::RecvError::Disconnected)),
+            Err(flume::TryRecvError::Empty) => None,
+        },
+        || rx.recv(),
+    )
+}

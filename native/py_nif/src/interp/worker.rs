@@ -665,15 +665,7 @@ const LINKED_SPIN: Duration = Duration::from_micros(200);
 /// The next message, polled for a learned budget (see `spin`) then waited
 /// for. Call without the GIL.
 pub fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
-    super::spin::wait(
-        SPIN,
-        || match rx.try_recv() {
-            Ok(msg) => Some(Ok(msg)),
-            Err(flume::TryRecvError::Disconnected) => Some(Err(flume::RecvError::Disconnected)),
-            Err(flume::TryRecvError::Empty) => None,
-        },
-        || rx.recv(),
-    )
+    super::spin::recv(rx, SPIN)
 }
 
 /// A worker-mode runner: a new thread in the main interpreter.

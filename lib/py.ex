@@ -80,7 +80,13 @@ defmodule Py do
       {:ok, ~s({"a": 1})}
   """
   @spec call(name | Py.Object.t(), name | nil, list, keyword) :: result(term)
-  def call(module, function, args \\ [], opts \\ []) do
+  def call(module, function, args \\ [], opts \\ [])
+
+  # No options (most calls): the request needs no option looked up.
+  def call(module, function, args, []),
+    do: Py.Dispatch.run({:call, module, function, args, [], :auto}, [])
+
+  def call(module, function, args, opts) do
     opts = Py.Options.keyword!(opts)
     run({:call, module, function, args, Keyword.get(opts, :kwargs, []), ret(opts)}, opts)
   end

@@ -269,12 +269,15 @@ defmodule Py.Context do
       forward: forward
     }
 
-    await(call, %{})
+    await(call, %{}, first_wait(timeout))
   end
 
   # `callbacks` are the processes running Elixir functions that the Python
   # code called (see Py.Callbacks), by monitor; they end with the call.
-  defp await(%{mref: mref} = call, callbacks) do
+  # `wait`: the ms to the deadline (the clock is read once per message).
+  defp await(call, callbacks), do: await(call, callbacks, remaining(call.deadline))
+
+  defp await(%{mref: mref} = call, callbacks, wait) do
     receive do
       # The job never ran: its context was retired (stuck) with it queued.
       {^mref, :not_queued, 0} ->
@@ -329,7 +332,7 @@ defmodule Py.Context do
           :sent -> receive_sent(call)
         end
     after
-      remaining(call.deadline) ->
+      wait ->
         if expired?(call.deadline), do: give_up(call, callbacks), else: await(call, callbacks)
     end
   end
@@ -367,6 +370,8 @@ defmodule Py.Context do
 
   # Callback processes are monitored: drop the monitors (and a `DOWN`
   # already in the mailbox), then kill them.
+  defp stop_callbacks(callbacks) when map_size(callbacks) == 0, do: :ok
+
   defp stop_callbacks(callbacks) do
     Enum.each(callbacks, fn
       {_token, {:forwarded, _handle, _name}} ->

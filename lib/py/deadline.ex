@@ -4,7 +4,7 @@ defmodule Py.Deadline do
   # :infinity), for `receive ... after`.
 
   @doc "Now, in monotonic milliseconds."
-  def now, do: System.monotonic_time(:millisecond)
+  def now, do: :erlang.monotonic_time(:millisecond)
 
   # `receive ... after` takes at most 2^32 - 1 ms: a longer wait is made of
   # several, each ending with a look at the deadline.
@@ -13,6 +13,14 @@ defmodule Py.Deadline do
   @doc "Milliseconds left until `deadline` (at most what `after` takes)."
   def remaining(:infinity), do: :infinity
   def remaining(deadline), do: min(max(deadline - now(), 0), @max_after)
+
+  @doc """
+  The first wait for a deadline just made from `timeout` (ms or
+  `:infinity`): `timeout` itself, at most what `after` takes, without
+  reading the clock again.
+  """
+  def first_wait(:infinity), do: :infinity
+  def first_wait(timeout), do: min(timeout, @max_after)
 
   @doc "Whether `deadline` has passed."
   def expired?(:infinity), do: false

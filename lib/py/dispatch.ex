@@ -21,9 +21,15 @@ defmodule Py.Dispatch do
     # A request whose receiver is an object of an isolated or remote
     # context runs there, whatever the options say (the object exists
     # nowhere else).
-    case Py.Isolated.Objects.owner(receiver(request)) do
-      nil -> run_where(request, opts, timeout)
-      owner -> Py.Object.Owner.run_isolated(owner, request, timeout)
+    case receiver(request) do
+      nil ->
+        run_where(request, nil, opts, timeout)
+
+      object ->
+        case Py.Isolated.Objects.owner(object) do
+          nil -> run_where(request, object, opts, timeout)
+          owner -> Py.Object.Owner.run_isolated(owner, request, timeout)
+        end
     end
   end
 
@@ -43,7 +49,8 @@ defmodule Py.Dispatch do
     end
   end
 
-  defp run_where(request, opts, timeout) do
+  # `object`: the object the request acts on, if any (see receiver/1).
+  defp run_where(request, object, opts, timeout) do
     case Keyword.fetch(opts, :context) do
       {:ok, context} ->
         with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
@@ -61,10 +68,9 @@ defmodule Py.Dispatch do
             run_bound(request, pool, timeout, true)
 
           :error ->
-            case owned_receiver(request) do
-              %Py.Object{} = object -> Py.Object.Owner.run(object, request, timeout)
-              nil -> run_bound(request, Py.Router.pool_for(request), timeout, true)
-            end
+            if owned?(object),
+              do: Py.Object.Owner.run(object, request, timeout),
+              else: run_bound(request, Py.Router.pool_for(request), timeout, true)
         end
     end
   end
@@ -74,10 +80,8 @@ defmodule Py.Dispatch do
   # on an object runs on the object's owner. In the other modes every
   # context shares one interpreter and the request runs where the caller is
   # bound, as any other.
-  defp owned_receiver(request) do
-    object = receiver(request)
-    if object && Py.Native.mode() == :parallel, do: object
-  end
+  defp owned?(nil), do: false
+  defp owned?(_object), do: Py.Native.mode() == :parallel
 
   defp run_bound(request, pool, timeout, retry?) do
     case current_binding(pool) do

@@ -5,6 +5,7 @@
 # `_call_internal` are builtins injected by the NIF.
 import contextvars as _contextvars
 import logging as _logging
+import operator as _operator
 import time as _time
 
 # ------------------------------------------------------------ fork policy
@@ -382,10 +383,8 @@ def _index(value):
     # The int behind an argument (ints, IntEnum signals, __index__ objects);
     # None when there is none: the original function then raises its own
     # TypeError.
-    import operator
-
     try:
-        return operator.index(value)
+        return _operator.index(value)
     except TypeError:
         return None
 
@@ -980,13 +979,25 @@ def _tracemalloc_top(limit, key_type):
 
 
 def _forget_thread():
-    # threading keeps a _DummyThread for a runner thread once code asks for
-    # threading.current_thread() (logging does, for every record). Drop it
-    # while the interpreter still works: its cleanup fails noisily once the
-    # interpreter is being torn down.
+    # Called by a slot's runner just before its interpreter ends.
+    #
+    # threading keeps a _DummyThread for each thread it did not start once
+    # code asks for threading.current_thread() there (logging does, for
+    # every record; Thread.join does, and the atexit hook of
+    # concurrent.futures joins its workers while the interpreter ends). Its
+    # cleanup (_DeleteDummyThreadOnDel.__del__) runs when the thread's state
+    # is cleared, which for the runner and any thread still attached is
+    # after the interpreter's modules are gone: it then fails noisily
+    # ("Exception ignored in ... NoneType ..."). The interpreter is ending,
+    # so its dummy threads need no cleanup: make it a no-op, for this
+    # interpreter's threading module only.
     import sys
 
     threading = sys.modules.get("threading")
-    info = getattr(threading, "_thread_local_info", None)
-    if info is not None and getattr(info, "_track_dummy_thread_ref", None) is not None:
-        del info._track_dummy_thread_ref
+    cleanup = getattr(threading, "_DeleteDummyThreadOnDel", None)
+    if isinstance(cleanup, type) and "__del__" in cleanup.__dict__:
+        cleanup.__del__ = _no_cleanup
+
+
+def _no_cleanup(self):
+    pass

@@ -1,9 +1,9 @@
 defmodule Py.ServiceTest do
   # Long-lived Python services on threads of their own: started and stopped
   # from Elixir, one end message, calls to the same context go on.
-  # Not async: in the parallel pool a context shares its slot's thread with
-  # other tests' contexts, and a stop (a short call on the context) could
-  # wait behind their long calls past its timeout.
+  # Not async: these tests count the service threads of a context, which
+  # in the parallel pool shares its slot's interpreter with other tests'
+  # contexts.
   use ExUnit.Case, async: false
 
   import ExUnit.CaptureIO
@@ -35,6 +35,22 @@ defmodule Py.ServiceTest do
       print("from a service")
       erlang.send(me, ("printed", erlang.self()))
       return None
+
+  service_done = threading.Event()
+
+  def waits_then_flags(ch, me):
+      try:
+          erlang.send(me, "waiting")
+          ch.receive()
+      finally:
+          service_done.set()
+
+  def spins_until_service_done(me):
+      # Python bytecode on the context's runner, until the service ends.
+      erlang.send(me, "spinning")
+      while not service_done.is_set():
+          pass
+      return "service done"
 
   async def cleans_up(me):
       try:
@@ -111,6 +127,30 @@ defmodule Py.ServiceTest do
     assert error.type == "ValueError"
     assert error.message == "service failed"
     assert error.traceback =~ "fails"
+  end
+
+  test "stop does not wait for a long call on the service's context", %{ctx: ctx} do
+    ch = Py.Channel.new()
+
+    {:ok, service} =
+      Py.Service.start_link(:__main__, :waits_then_flags, [ch, self()], context: ctx)
+
+    assert_receive "waiting", 5_000
+
+    # The context's runner is busy until the service has ended: a stop
+    # queued behind this call would never run.
+    me = self()
+
+    call =
+      Task.async(fn ->
+        Py.Context.call(ctx, :__main__, :spins_until_service_done, [me], timeout: :infinity)
+      end)
+
+    assert_receive "spinning", 5_000
+    assert Py.Service.stop(service) == :ok
+    assert_receive {:py_service, ^service, :stopped}
+    assert Task.await(call, 10_000) == {:ok, "service done"}
+    assert is_struct(ch, Py.Channel)
   end
 
   test "stop cancels a coroutine, which may clean up", %{ctx: ctx} do

@@ -37,6 +37,7 @@ defmodule Py.Native do
   def context_stuck(_ctx, _job), do: err()
   def context_retire(_ctx), do: err()
   def context_interrupt(_ctx), do: err()
+  def context_beside(_ctx, _function, _arg, _tag), do: err()
   def preload_add(_paths, _imports, _code), do: err()
   def namespace_new(_ctx), do: err()
   def submit(_ctx, _namespace, _ref, _group_leader, _request, _identity), do: err()

@@ -58,11 +58,13 @@ defmodule Py.Service do
   Its `print` goes to the group leader of the process that started it (so
   `ExUnit.CaptureIO` and Livebook see it), `erlang.self()` is that process,
   and registered functions, `erlang.send` and logging work as in any
-  Python thread (see `docs/async.md`). `stop/2` cancels the event loop's
+  Python thread (see docs/streaming-and-async.md). `stop/2` cancels the event loop's
   main task (coroutines see `asyncio.CancelledError` and may clean up), or
   raises `erlang.Interrupted` in a plain function, also when it waits on a
-  `Py.Channel` or `Py.Buffer`. A context that closes stops its services
-  first (waiting up to 2 s for them).
+  `Py.Channel` or `Py.Buffer`. A stop does not wait for the calls
+  running on the context: it runs on a thread of its own, beside them. A
+  context that closes stops its services first (waiting up to 2 s for
+  them).
 
   In an isolated context a service runs in the context's OS process; if
   that process crashes, the service ends with it, and the end message is
@@ -203,7 +205,8 @@ defmodule Py.Service do
 
   @impl true
   def handle_call(:stop, from, %{stopping: []} = state) do
-    ask_stop(state)
+    # Asked, not awaited: the end message that follows answers the caller.
+    _tag = beside(state, :_service_stop)
     {:noreply, %{state | stopping: [from]}}
   end
 
@@ -249,11 +252,9 @@ defmodule Py.Service do
   # watcher: stop the service and wait for its end (at most @exit_wait ms).
   @impl true
   def terminate(_reason, %{ended: false} = state) do
-    token = state.token
-
     # Not running (never started, or ended already): nothing to wait for.
-    if ask_stop(state) == {:ok, true} do
-      wait_end(state, token)
+    if run_beside(state, :_service_stop, 5_000) == {:ok, true} do
+      wait_end(state, state.token)
     end
   end
 
@@ -269,10 +270,43 @@ defmodule Py.Service do
     end
   end
 
-  defp ask_stop(%{context: context, token: token}) do
-    # A short call on the context: it flags the service, which ends at its
-    # next step (the end message follows).
-    Py.call(:erlang, :_service_stop, [token], context: context, timeout: 5_000)
+  # `erlang._service_stop` (flags the service, which ends at its next
+  # step; the end message follows) and `_service_forget` (waits for the
+  # thread's last step) run beside the context's runner, on a thread of
+  # their own: a context busy with a long call does not hold up a stop.
+  # Returns `{tag, ...}` when the outcome will come as `{tag, outcome}`.
+  defp beside(%{context: context, token: token}, function) do
+    tag = make_ref()
+
+    case Py.Context.handle(context) do
+      {:ok, {_pid, ref}} when is_reference(ref) ->
+        case Py.Native.context_beside(ref, Atom.to_string(function), token, tag) do
+          :ok -> tag
+          {:error, _} -> call_on_context(context, function, token, tag)
+        end
+
+      # An isolated context: the call goes to its process, queued there.
+      _ ->
+        call_on_context(context, function, token, tag)
+    end
+  end
+
+  defp call_on_context(context, function, token, tag) do
+    me = self()
+    opts = [context: context, timeout: 10_000]
+    spawn(fn -> send(me, {tag, Py.call(:erlang, function, [token], opts)}) end)
+    tag
+  end
+
+  # Waits at most `wait` ms for the outcome.
+  defp run_beside(state, function, wait) do
+    tag = beside(state, function)
+
+    receive do
+      {^tag, outcome} -> outcome
+    after
+      wait -> {:error, :timeout}
+    end
   end
 
   defp finish(state, outcome) do
@@ -290,7 +324,5 @@ defmodule Py.Service do
 
   defp forget(%{monitor: nil}), do: :ok
 
-  defp forget(state) do
-    Py.call(:erlang, :_service_forget, [state.token], context: state.context, timeout: 10_000)
-  end
+  defp forget(state), do: run_beside(state, :_service_forget, 10_000)
 end

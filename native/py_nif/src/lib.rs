@@ -477,6 +477,39 @@ fn context_interrupt(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
     }
 }
 
+/// Runs `erlang.<function>(arg)` (one of `interp::beside`'s) on a thread of
+/// its own, attached to the context's interpreter beside its runner, which
+/// may be busy: `:ok`, and `{tag, {:ok, value} | {:error, text}}` comes to
+/// the caller; `{:error, text}` when it cannot start.
+#[rustler::nif]
+fn context_beside<'a>(
+    env: Env<'a>,
+    ctx: ResourceArc<ContextRes>,
+    function: String,
+    arg: String,
+    tag: Term<'a>,
+) -> Term<'a> {
+    let Some(function) = interp::beside::function(&function) else {
+        return (
+            atoms::error(),
+            format!("{function} cannot run beside a runner"),
+        )
+            .encode(env);
+    };
+    let owned = OwnedEnv::new();
+    let saved = owned.save(tag);
+    match interp::beside::spawn(
+        ctx.0.runner.clone(),
+        function,
+        arg,
+        env.pid(),
+        (owned, saved),
+    ) {
+        Ok(()) => atoms::ok().encode(env),
+        Err(why) => (atoms::error(), why).encode(env),
+    }
+}
+
 /// The origin's end of a link to an isolated context's process:
 /// `{:ok, link, name}` (the process connects to `name`) or `{:error, why}`.
 #[rustler::nif]

@@ -133,7 +133,7 @@ pub fn wait<S: OnWake + Send + 'static, R>(
             })
     };
     if stopped() {
-        return Err(Stop::Interrupted);
+        return Err(interrupted());
     }
     if let Some(value) = ready(&mut shared.state.lock()) {
         return Ok(value);
@@ -169,7 +169,19 @@ pub fn wait<S: OnWake + Send + 'static, R>(
     if let Some(id) = wait_id {
         unregister(id, &waiter);
     }
-    result
+    result.map_err(|stop| match stop {
+        Stop::Interrupted => interrupted(),
+        other => other,
+    })
+}
+
+/// The wait raises `erlang.Interrupted` itself: an interrupt also sent as
+/// an async exception (a service's stop sends both, under the GIL this
+/// thread has just taken back) must not strike again in the code that
+/// handles this one (an `except` or `finally` block). Attached.
+fn interrupted() -> Stop {
+    crate::threads::clear_async_exception();
+    Stop::Interrupted
 }
 
 /// Whether the running job (if any) has been cancelled or its context

@@ -341,7 +341,7 @@ builtin!(
 );
 
 /// Clears this thread's pending async exception (a stop's). Attached.
-fn clear_async_exception() {
+pub fn clear_async_exception() {
     // SAFETY: attached (a builtin's body).
     unsafe {
         ffi::PyThreadState_SetAsyncExc(ffi::PyThread_get_thread_ident() as _, std::ptr::null_mut());

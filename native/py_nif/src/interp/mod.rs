@@ -2,8 +2,10 @@
 //! interrupts (`runtime`), runners and the contexts and jobs on them
 //! (`worker`), the parallel pool's sub-interpreter slots (`slot`), and the
 //! watch that cancels the jobs of callers that died (`watch`), and a
-//! runner's event loop run between jobs (`idle_loop`), and how long a
-//! waiting runner polls (`spin`).
+//! runner's event loop run between jobs (`idle_loop`), how long a
+//! waiting runner polls (`spin`), and internal calls run beside a busy
+//! runner (`beside`).
+pub mod beside;
 pub mod idle_loop;
 pub mod runtime;
 #[cfg(all(feature = "parallel", Py_3_12))]

@@ -249,6 +249,30 @@ defmodule Py.ConversionTest do
     assert round_trip(set) == {set, "set"}
   end
 
+  test "large str-keyed dicts convert to maps equal to Elixir's own, from contexts at once" do
+    # Built in one go where the VM allows it (OTP 27.3+), key by key before.
+    code = "{('key%d_%d' % (i, salt)): [i, {'n': i}] for i in range(n)}"
+
+    results =
+      for salt <- 1..4 do
+        Task.async(fn ->
+          {:ok, ctx} = Py.Context.start_link()
+
+          for n <- [33, 1_000, 2_500],
+              do: {n, salt, Py.Context.eval(ctx, code, %{n: n, salt: salt})}
+        end)
+      end
+
+    for task <- results, {n, salt, {:ok, map}} <- Task.await(task, 30_000) do
+      expected = Map.new(0..(n - 1), fn i -> {"key#{i}_#{salt}", [i, %{"n" => i}]} end)
+      assert map == expected
+      assert map_size(map) == n
+      assert Map.keys(map) == Map.keys(expected)
+      assert :erlang.phash2(map) == :erlang.phash2(expected)
+      assert Map.put(map, "key0_#{salt}", :x) == Map.put(expected, "key0_#{salt}", :x)
+    end
+  end
+
   test "dict keys that collide in Elixir are an error" do
     assert {:error, %Py.Error{kind: :conversion, message: small}} = Py.eval("{'a': 1, b'a': 2}")
     assert small =~ "same Elixir term"

@@ -60,7 +60,10 @@ defmodule Py.Config do
     allow_process_exit = boolean(:allow_process_exit)
     Py.Logger.put_level(level)
     :persistent_term.put({Py.Trace, :enabled}, tracing)
-    Py.Native.observe_configure(levelno, tracing, allow_fork, allow_process_exit)
+    :ok = Py.Native.observe_configure(levelno, tracing, allow_fork, allow_process_exit)
+    # Large maps from Python are built in one go where the VM allows it
+    # off a scheduler thread: OTP 27.3 and later (see convert/mod.rs).
+    Py.Native.convert_configure(Py.OTP.at_least?([27, 3]))
   end
 
   defp boolean(key) do

@@ -52,6 +52,7 @@ defmodule Py.Native do
   def venv_set(_spec), do: err()
   def venv_current, do: err()
   def observe_configure(_log_level, _tracing, _allow_fork, _allow_process_exit), do: err()
+  def convert_configure(_large_maps_in_one_go), do: err()
   def log_level_set(_level), do: err()
   def tracing_set(_on), do: err()
   def sink_set(_pid), do: err()

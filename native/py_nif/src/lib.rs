@@ -477,6 +477,14 @@ fn context_interrupt(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
     }
 }
 
+/// Conversion settings that depend on the running VM: whether large maps
+/// may be built in one go off a scheduler thread (see `convert`).
+#[rustler::nif]
+fn convert_configure(large_maps_in_one_go: bool) -> rustler::Atom {
+    convert::set_large_maps_in_one_go(large_maps_in_one_go);
+    atoms::ok()
+}
+
 /// Runs `erlang.<function>(arg)` (one of `interp::beside`'s) on a thread of
 /// its own, attached to the context's interpreter beside its runner, which
 /// may be busy: `:ok`, and `{tag, {:ok, value} | {:error, text}}` comes to

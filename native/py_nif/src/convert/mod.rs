@@ -31,8 +31,24 @@ pub use to_python::to_py;
 use crate::error::Failure;
 use pyo3::prelude::*;
 use rustler::Term;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const MAX_DEPTH: usize = 100_000;
+
+/// Whether large maps (over 32 keys) may be built with one
+/// `enif_make_map_from_arrays` on our threads. Before OTP 27.3 that call
+/// crashes the VM for a large map off a scheduler thread (OTP issue 8208's
+/// root cause, fixed in 27.3; seen on 25.2), so it is set from Elixir only
+/// where the running OTP release is new enough (`Py.Config`).
+static LARGE_MAPS_IN_ONE_GO: AtomicBool = AtomicBool::new(false);
+
+pub fn set_large_maps_in_one_go(on: bool) {
+    LARGE_MAPS_IN_ONE_GO.store(on, Ordering::Relaxed);
+}
+
+pub(crate) fn large_maps_in_one_go() -> bool {
+    LARGE_MAPS_IN_ONE_GO.load(Ordering::Relaxed)
+}
 
 pub(crate) fn describe(term: Term) -> String {
     let mut text = format!("{term:?}");

@@ -229,7 +229,9 @@ fn dict_to_term<'a>(
 ) -> JobResult<Term<'a>> {
     let mut keys = Vec::with_capacity(dict.len());
     let mut values = Vec::with_capacity(dict.len());
+    let mut all_str = true;
     for (k, v) in dict.iter() {
+        all_str &= k.is_exact_instance_of::<PyString>();
         let key = to_term_in(py, env, &k, owner, depth + 1)
             .map_err(|e| e.at(|| format!("key {}", short_repr(&k))))?;
         let value = to_term_in(py, env, &v, owner, depth + 1)
@@ -238,10 +240,14 @@ fn dict_to_term<'a>(
         values.push(value);
     }
     let count = keys.len();
-    // enif_make_map_from_arrays crashes the VM for large maps when called
-    // off a scheduler thread (OTP 25); map_put does not. Small maps use the
-    // one-shot call.
-    let map = if count <= SMALL_MAP {
+    // Large maps are built key by key (each put copies a path of the map's
+    // tree, garbage in the env) unless the BEAM can build them in one go
+    // off a scheduler thread (see `super::large_maps_in_one_go`). Its
+    // one-go build of a large map does not reject duplicate keys (OTP issue
+    // 10975); distinct Python strs are distinct binaries, so a dict whose
+    // keys are all str (the common JSON-like shape) cannot have any.
+    let one_go = count <= SMALL_MAP || (all_str && super::large_maps_in_one_go());
+    let map = if one_go {
         Term::map_from_term_arrays(env, &keys, &values).ok()
     } else {
         let mut map = Term::map_new(env);

@@ -40,6 +40,7 @@ rustler::atoms! {
     py_object = "Elixir.Py.Object",
     map_set = "Elixir.MapSet",
     py_mapset_probe = "__py_mapset_probe__",
+    main_module = "__main__",
     r#ref = "ref",
     r#type = "type",
     kwargs,

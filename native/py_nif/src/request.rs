@@ -44,15 +44,40 @@ pub struct CodeCache<'py> {
     // Shared by nested jobs on one thread (a callback's Elixir code may call
     // Python again), hence a RefCell borrowed only inside `compile`.
     entries: std::cell::RefCell<HashMap<(c_int, String), Compiled<'py>>>,
+    /// Module, function and attribute names given as atoms, as interned
+    /// strs, by the atom's term (an atom lives as long as the VM): a call
+    /// by atoms skips decoding them, making strs and hashing them.
+    names: std::cell::RefCell<HashMap<rustler::sys::ErlNifTerm, Bound<'py, PyString>>>,
 }
 
 const CODE_CACHE_SIZE: usize = 1024;
+const NAME_CACHE_SIZE: usize = 4096;
 
 impl<'py> CodeCache<'py> {
     pub fn new() -> Self {
         CodeCache {
             entries: std::cell::RefCell::new(HashMap::new()),
+            names: std::cell::RefCell::new(HashMap::new()),
         }
+    }
+
+    /// A name given as an atom or a string (the `what` of an error), as a
+    /// Python str.
+    fn name(&self, py: Python<'py>, term: Term, what: &str) -> JobResult<Bound<'py, PyString>> {
+        if term.get_type() != TermType::Atom {
+            return Ok(PyString::new(py, &text(term, what)?));
+        }
+        let key = term.as_c_arg();
+        if let Some(name) = self.names.borrow().get(&key) {
+            return Ok(name.clone());
+        }
+        let name = PyString::intern(py, &text(term, what)?);
+        let mut names = self.names.borrow_mut();
+        if names.len() >= NAME_CACHE_SIZE {
+            names.clear();
+        }
+        names.insert(key, name.clone());
+        Ok(name)
     }
 
     /// The code compiled as one expression, or None when it is not one (a
@@ -109,6 +134,7 @@ impl<'py> CodeCache<'py> {
 fn call_value<'py>(
     py: Python<'py>,
     namespace: &Namespace,
+    cache: &CodeCache<'py>,
     target: Term,
     name: Term,
     args: Term,
@@ -116,13 +142,13 @@ fn call_value<'py>(
 ) -> JobResult<Bound<'py, PyAny>> {
     let callable = match name.get_type() {
         TermType::Atom if name.decode::<Atom>().ok() == Some(atoms::nil()) => {
-            resolve_target(py, target)?
+            resolve_target(py, cache, target)?
         }
         _ => {
-            let name = text(name, "function name")?;
+            let name = cache.name(py, name, "function name")?;
             match in_namespace(py, namespace, target, &name)? {
                 Some(found) => found,
-                None => resolve_target(py, target)?.getattr(name)?,
+                None => resolve_target(py, cache, target)?.getattr(name)?,
             }
         }
     };
@@ -151,7 +177,7 @@ fn stream_start<'a, 'py>(
     let tag: Option<Atom> = parts.first().and_then(|t| t.decode().ok());
     let value = match parts.as_slice() {
         [_, target, name, args, kwargs, _ret] if tag == Some(atoms::call()) => {
-            call_value(py, namespace, *target, *name, *args, *kwargs)?
+            call_value(py, namespace, cache, *target, *name, *args, *kwargs)?
         }
         [_, code, bindings, _ret] if tag == Some(atoms::eval()) => {
             match cache.compile_expression(py, *code)? {
@@ -265,7 +291,7 @@ pub fn execute<'a, 'py>(
             stream_start(py, env, ctx, namespace, cache, *inner, *count)
         }
         [_, target, name, args, kwargs, ret] if tag == atoms::call() => {
-            let result = call_value(py, namespace, *target, *name, *args, *kwargs)?;
+            let result = call_value(py, namespace, cache, *target, *name, *args, *kwargs)?;
             respond(py, env, ctx, &result, *ret)
         }
         [_, code, bindings, ret] if tag == atoms::eval() => {
@@ -287,22 +313,22 @@ pub fn execute<'a, 'py>(
             Ok(atoms::nil().encode(env))
         }
         [_, target, name, ret] if tag == atoms::getattr() => {
-            let name = text(*name, "attribute name")?;
+            let name = cache.name(py, *name, "attribute name")?;
             let result = match in_namespace(py, namespace, *target, &name)? {
                 Some(found) => found,
-                None => resolve_target(py, *target)?.getattr(name)?,
+                None => resolve_target(py, cache, *target)?.getattr(name)?,
             };
             respond(py, env, ctx, &result, *ret)
         }
         [_, iterator, count] if tag == atoms::next_chunk() => {
-            let iterator = resolve_target(py, *iterator)?;
+            let iterator = resolve_target(py, cache, *iterator)?;
             let count: usize = count
                 .decode()
                 .map_err(|_| invalid("the chunk size must be a positive integer"))?;
             next_chunk(py, env, ctx, &iterator, count)
         }
         [_, target] if tag == atoms::close() => {
-            let target = resolve_target(py, *target)?;
+            let target = resolve_target(py, cache, *target)?;
             erlang_helper(py, "_close")?.call1((target,))?;
             Ok(atoms::nil().encode(env))
         }
@@ -436,10 +462,11 @@ fn in_namespace<'py>(
     py: Python<'py>,
     namespace: &Namespace,
     target: Term,
-    name: &str,
+    name: &Bound<'py, PyString>,
 ) -> JobResult<Option<Bound<'py, PyAny>>> {
     let is_main = match target.get_type() {
-        TermType::Atom | TermType::Binary => text(target, "module name")? == "__main__",
+        TermType::Atom => target.decode::<Atom>().ok() == Some(atoms::main_module()),
+        TermType::Binary => text(target, "module name")? == "__main__",
         _ => false,
     };
     if !is_main {
@@ -448,11 +475,15 @@ fn in_namespace<'py>(
     Ok(namespace.dict(py)?.get_item(name)?)
 }
 
-fn resolve_target<'py>(py: Python<'py>, term: Term) -> JobResult<Bound<'py, PyAny>> {
+fn resolve_target<'py>(
+    py: Python<'py>,
+    cache: &CodeCache<'py>,
+    term: Term,
+) -> JobResult<Bound<'py, PyAny>> {
     match term.get_type() {
         TermType::Map => to_py(py, term, 0),
         _ => {
-            let name = PyString::new(py, &text(term, "module name")?);
+            let name = cache.name(py, term, "module name")?;
             // sys.modules first: an already imported module costs a dict lookup.
             // SAFETY: attached; returns a borrowed reference to sys.modules.
             let modules = unsafe { Bound::from_borrowed_ptr(py, ffi::PyImport_GetModuleDict()) };
@@ -472,11 +503,21 @@ fn args_tuple<'py>(py: Python<'py>, args: Term) -> JobResult<Bound<'py, PyTuple>
             "args must be a list, got: {args:?}"
         )));
     }
-    let mut out = Vec::new();
-    for (i, arg) in proper_list(args, "args")?.enumerate() {
-        out.push(to_py(py, arg, 1).map_err(|e| e.at(|| format!("argument {}", i + 1)))?);
+    let items = proper_list(args, "args")?;
+    let count = args.list_length().unwrap_or(0);
+    // SAFETY: attached; a new tuple of `count` slots, each set once below
+    // (a tuple dropped with slots still empty is valid: they are NULL).
+    let tuple = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(count as ffi::Py_ssize_t))?
+            .cast_into_unchecked::<PyTuple>()
+    };
+    for (i, arg) in items.enumerate().take(count) {
+        let item = to_py(py, arg, 1).map_err(|e| e.at(|| format!("argument {}", i + 1)))?;
+        // SAFETY: `i` < `count`; the tuple is new and not shared yet;
+        // SET_ITEM steals the reference `into_ptr` gives up.
+        unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
     }
-    Ok(PyTuple::new(py, out)?)
+    Ok(tuple)
 }
 
 /// The items of a list; an improper list (rustler's iterator panics at its
@@ -489,6 +530,9 @@ fn proper_list<'a>(list: Term<'a>, what: &str) -> JobResult<rustler::ListIterato
 
 /// Keyword arguments: a map or keyword list with atom or string keys.
 fn kwargs_dict<'py>(py: Python<'py>, kwargs: Term) -> JobResult<Option<Bound<'py, PyDict>>> {
+    if kwargs.is_empty_list() {
+        return Ok(None);
+    }
     let pairs: Vec<(Term, Term)> = match kwargs.get_type() {
         TermType::Map => MapIterator::new(kwargs)
             .ok_or_else(|| invalid("bad kwargs map"))?

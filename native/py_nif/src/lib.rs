@@ -223,7 +223,7 @@ fn queue<'a>(
 ) -> Term<'a> {
     // When the caller dies, the job is cancelled (see interp/watch.rs).
     let handle = ResourceArc::new(JobRes(JobState::new(context.clone())));
-    let owned = OwnedEnv::new();
+    let owned = interp::env_pool::take();
     // Who erlang.self() names, when not the caller: a pid (of the origin,
     // for a stand-in on an isolated context's node).
     let identity = identity
@@ -233,7 +233,7 @@ fn queue<'a>(
         state: handle.0.clone(),
         reply_ref: owned.save(reply_ref),
         request: owned.save(request),
-        env: owned,
+        env: std::mem::ManuallyDrop::new(owned),
         caller: env.pid(),
         group_leader,
         namespace,

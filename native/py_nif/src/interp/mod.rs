@@ -3,9 +3,10 @@
 //! (`worker`), the parallel pool's sub-interpreter slots (`slot`), and the
 //! watch that cancels the jobs of callers that died (`watch`), and a
 //! runner's event loop run between jobs (`idle_loop`), how long a
-//! waiting runner polls (`spin`), and internal calls run beside a busy
-//! runner (`beside`).
+//! waiting runner polls (`spin`), internal calls run beside a busy
+//! runner (`beside`), and the envs jobs reuse (`env_pool`).
 pub mod beside;
+pub mod env_pool;
 pub mod idle_loop;
 pub mod runtime;
 #[cfg(all(feature = "parallel", Py_3_12))]

@@ -12,6 +12,7 @@
 //! one, or between calls far apart, it falls to zero within a few waits and
 //! the thread yields once and sleeps.
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The smallest budget worth polling for, when it grows from none.
@@ -81,6 +82,42 @@ pub fn recv<T>(rx: &flume::Receiver<T>, max: Duration) -> Result<T, flume::RecvE
             Ok(item) => Some(Ok(item)),
             Err(flume::TryRecvError::Disconnected) => Some(Err(flume::RecvError::Disconnected)),
             Err(flume::TryRecvError::Empty) => None,
+        },
+        || rx.recv(),
+    )
+}
+
+/// `recv` on a queue whose senders count their sends in `sent` (after
+/// sending): while it polls, the thread reads that counter and takes the
+/// queue's lock only when it has moved. A flume queue is behind a mutex:
+/// polled with `try_recv` back to back, the poller holds it so often that
+/// a sender finds it locked, parks, and has to be woken, which made
+/// queueing a call cost more than running it.
+pub fn recv_counted<T>(
+    rx: &flume::Receiver<T>,
+    sent: &AtomicU64,
+    max: Duration,
+) -> Result<T, flume::RecvError> {
+    // Read before the first look: a message sent after that look moves
+    // the counter past this value (its sender counts after sending).
+    let mut seen = sent.load(Ordering::Acquire);
+    let take = |rx: &flume::Receiver<T>| match rx.try_recv() {
+        Ok(item) => Some(Ok(item)),
+        Err(flume::TryRecvError::Disconnected) => Some(Err(flume::RecvError::Disconnected)),
+        Err(flume::TryRecvError::Empty) => None,
+    };
+    if let Some(item) = take(rx) {
+        return item;
+    }
+    wait(
+        max,
+        || {
+            let now = sent.load(Ordering::Acquire);
+            if now == seen {
+                return None;
+            }
+            seen = now;
+            take(rx)
         },
         || rx.recv(),
     )

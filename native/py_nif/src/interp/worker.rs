@@ -123,7 +123,7 @@ fn serve_until_answer<'py>(
         if job.is_cancelled() || runner.closed.load(Ordering::Acquire) {
             return None;
         }
-        match wait(rx) {
+        match wait(rx, &runner.sent) {
             Err(_) => return None,
             Ok(Msg::CallbackReply {
                 id: answer_id,
@@ -168,7 +168,7 @@ pub fn current_runner() -> Option<Arc<Runner>> {
 }
 
 /// Waits for the next message with the interpreter's GIL released.
-fn wait(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
+fn wait(rx: &flume::Receiver<Msg>, sent: &AtomicU64) -> Result<Msg, flume::RecvError> {
     // SAFETY: set by `serve`, whose frame outlives every job it runs.
     let link = SERVING
         .with(Cell::get)
@@ -178,7 +178,7 @@ fn wait(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
         let tstate = ffi::PyEval_SaveThread();
         let msg = match &link {
             Some((link, context)) => next_message_linked(rx, link, context),
-            None => next_message(rx),
+            None => next_message(rx, sent),
         };
         ffi::PyEval_RestoreThread(tstate);
         msg
@@ -227,6 +227,8 @@ fn next_message_linked(
 /// A thread attached to one interpreter, and its queue.
 pub struct Runner {
     tx: flume::Sender<Msg>,
+    /// Messages sent to the queue so far (see `spin::recv_counted`).
+    sent: AtomicU64,
     closed: AtomicBool,
     /// Id of the job running now; 0 when idle.
     pub current_job: AtomicU64,
@@ -280,6 +282,7 @@ impl Runner {
         let (tx, rx) = flume::unbounded();
         let runner = Arc::new(Runner {
             tx,
+            sent: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             current_job: AtomicU64::new(0),
             pending: AtomicI64::new(0),
@@ -475,6 +478,8 @@ impl Runner {
     /// Queues `msg`, and wakes the thread's event loop if it runs.
     fn send(&self, msg: Msg) -> Result<(), flume::SendError<Msg>> {
         let sent = self.tx.send(msg);
+        // Counted after the send: see `spin::recv_counted`.
+        self.sent.fetch_add(1, Ordering::Release);
         self.idle_loop.wake();
         sent
     }
@@ -503,7 +508,7 @@ impl Runner {
             super::idle_loop::run(py, &self.idle_loop, || {
                 rx.is_empty() && !self.closed.load(Ordering::Acquire)
             });
-            let msg = match wait(rx) {
+            let msg = match wait(rx, &self.sent) {
                 Ok(msg) => msg,
                 Err(_) => break,
             };
@@ -596,14 +601,29 @@ impl Runner {
             })
         }));
         io::end();
+        // The io requests sent for the job's output, its threads' included;
+        // None when it was cancelled (its caller has gone on).
+        if let Some(io_requests) = job.state.finish() {
+            let plain = io_requests == 0
+                && crate::object::wrapped() == wrapped_before
+                && crate::observe::events_sent() == events_before;
+            answer(&mut job, &reply, io_requests, plain);
+        }
+        // After the answer, which the caller is woken by; still under the
+        // GIL, and before the next job.
+        self.end_job(py, job.state.id, outer_job, outer_context);
+    }
+
+    /// A job's end on its runner: it leaves `running`, the outer job's ids
+    /// come back (jobs nest), and an interrupt that was not delivered is
+    /// cleared, under the GIL, so that it cannot reach the next job.
+    fn end_job(&self, py: Python<'_>, id: u64, outer_job: u64, outer_context: u64) {
         {
             let mut running = self.running.lock();
-            if let Some(at) = running.iter().rposition(|r| r.handle.0.id == job.state.id) {
+            if let Some(at) = running.iter().rposition(|r| r.handle.0.id == id) {
                 running.remove(at);
             }
         }
-        // Under the GIL: the job is over, and an interrupt that was not
-        // delivered must not reach the next one.
         self.current_job.store(outer_job, Ordering::Release);
         self.current_context.store(outer_context, Ordering::Release);
         // SAFETY: attached; clears this thread's pending async exception.
@@ -614,36 +634,32 @@ impl Runner {
             );
         }
         let _ = PyErr::take(py);
-        // The io requests sent for the job's output, its threads' included.
-        let Some(io_requests) = job.state.finish() else {
-            return; // cancelled: the caller has gone on
-        };
-        // A call that came over a link (`crate::link`) is answered over it,
-        // unless its reply holds objects or follows output or events: the
-        // caller's stand-in finishes those (it keeps the objects, it gets
-        // the replies to the output, the reply must not overtake what it
-        // forwards).
-        if let (Some((link, _)), Ok(result)) = (&job.link, &reply) {
-            let plain = io_requests == 0
-                && crate::object::wrapped() == wrapped_before
-                && crate::observe::events_sent() == events_before;
-            if plain && link.reply(&job.env, &job.reply_ref, result) {
-                return;
-            }
-        }
-        let reply_ref = job.reply_ref.clone();
-        let _ = job.env.send_and_clear(&job.caller, |env| {
-            let result = match &reply {
-                Ok(saved) => saved.load(env),
-                Err(_) => (
-                    atoms::error(),
-                    (atoms::internal(), "the call panicked in the native code"),
-                )
-                    .encode(env),
-            };
-            (reply_ref.load(env), result, io_requests).encode(env)
-        });
     }
+}
+
+/// Sends a finished job's reply. A call that came over a link
+/// (`crate::link`) is answered over it when its reply is `plain` (no
+/// objects, output or events: otherwise the caller's stand-in finishes it,
+/// as it keeps the objects, gets the replies to the output, and the reply
+/// must not overtake what it forwards); any other as a message.
+fn answer(job: &mut Job, reply: &std::thread::Result<SavedTerm>, io_requests: u32, plain: bool) {
+    if let (Some((link, _)), Ok(result)) = (&job.link, reply) {
+        if plain && link.reply(&job.env, &job.reply_ref, result) {
+            return;
+        }
+    }
+    let reply_ref = job.reply_ref.clone();
+    let _ = job.env.send_and_clear(&job.caller, |env| {
+        let result = match reply {
+            Ok(saved) => saved.load(env),
+            Err(_) => (
+                atoms::error(),
+                (atoms::internal(), "the call panicked in the native code"),
+            )
+                .encode(env),
+        };
+        (reply_ref.load(env), result, io_requests).encode(env)
+    });
 }
 
 /// The most an idle runner polls its queue before it sleeps (the budget
@@ -664,8 +680,8 @@ const LINKED_SPIN: Duration = Duration::from_micros(200);
 
 /// The next message, polled for a learned budget (see `spin`) then waited
 /// for. Call without the GIL.
-pub fn next_message(rx: &flume::Receiver<Msg>) -> Result<Msg, flume::RecvError> {
-    super::spin::recv(rx, SPIN)
+pub fn next_message(rx: &flume::Receiver<Msg>, sent: &AtomicU64) -> Result<Msg, flume::RecvError> {
+    super::spin::recv_counted(rx, sent, SPIN)
 }
 
 /// A worker-mode runner: a new thread in the main interpreter.
@@ -1002,7 +1018,8 @@ impl JobState {
 
 pub struct Job {
     pub state: Arc<JobState>,
-    pub env: OwnedEnv,
+    /// Taken from, and given back to, `env_pool` (see `Drop`).
+    pub env: std::mem::ManuallyDrop<OwnedEnv>,
     pub caller: LocalPid,
     pub group_leader: LocalPid,
     pub reply_ref: SavedTerm,
@@ -1054,6 +1071,9 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        // SAFETY: taken once, here; the fields left (saved terms) are never
+        // loaded again (they point into the env, cleared as it is kept).
+        super::env_pool::give(unsafe { std::mem::ManuallyDrop::take(&mut self.env) });
         if let Some((link, id)) = &self.link {
             link.forget_job(*id);
         }

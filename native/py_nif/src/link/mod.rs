@@ -432,7 +432,7 @@ impl Link {
 }
 
 fn queue_request(link: &Arc<Link>, context: &Arc<Context>, frame: &[u8]) {
-    let owned = OwnedEnv::new();
+    let owned = crate::interp::env_pool::take();
     let parts = owned.run(|env| {
         // SAFETY: written by `call` in the origin VM.
         let (term, _) = unsafe { env.binary_to_term_trusted(frame) }?;
@@ -480,7 +480,7 @@ fn queue_request(link: &Arc<Link>, context: &Arc<Context>, frame: &[u8]) {
         state: handle.0.clone(),
         reply_ref,
         request,
-        env: owned,
+        env: std::mem::ManuallyDrop::new(owned),
         caller: standin,
         group_leader,
         namespace,

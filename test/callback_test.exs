@@ -247,10 +247,20 @@ defmodule Py.CallbackTest do
   test "unregister_function removes a name" do
     Py.register_function(:temporary, fn -> :ok end)
     assert Py.eval("__import__('erlang').temporary()") == {:ok, "ok"}
+    # Kept in the module after its first use: one function object.
+    assert Py.eval("__import__('erlang').temporary is __import__('erlang').temporary") ==
+             {:ok, true}
+
     :ok = Py.unregister_function(:temporary)
 
     assert {:error, %Py.Error{type: "AttributeError"}} =
              Py.eval("__import__('erlang').temporary()")
+
+    assert Py.eval("hasattr(__import__('erlang'), 'temporary')") == {:ok, false}
+    # Registered again, it works again.
+    Py.register_function(:temporary, fn -> :again end)
+    assert Py.eval("__import__('erlang').temporary()") == {:ok, "again"}
+    :ok = Py.unregister_function(:temporary)
   end
 
   test "arguments that fail to convert while a repr prints are a TypeError, not a crash" do

@@ -144,7 +144,26 @@ def __getattr__(name):
 
     function.__name__ = name
     function.__qualname__ = name
+    # Kept in the module, so that the next `erlang.name` is a plain lookup
+    # (this hook costs more than the call through it); dropped again when
+    # the name is unregistered (`_forget_unregistered`).
+    function._py_registered = True
+    globals()[name] = function
     return function
+
+
+def _forget_unregistered():
+    # Called by a runner before a job after Py.unregister_function/1: the
+    # functions kept for names no longer registered go, so that
+    # `erlang.name` is an AttributeError again.
+    scope = globals()
+    stale = [
+        name
+        for name, value in scope.items()
+        if getattr(value, "_py_registered", False) is True and not _registered(name)
+    ]
+    for name in stale:
+        del scope[name]
 
 
 # asyncio support: each runner thread has one event loop, made on first use.

@@ -20,8 +20,9 @@ use pyo3::types::{PyDict, PyTuple};
 use rustler::env::SavedTerm;
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
+use std::cell::Cell;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 static NAMES: RwLock<Option<HashSet<String>>> = RwLock::new(None);
@@ -33,6 +34,34 @@ pub fn register(name: String) {
 pub fn unregister(name: &str) {
     if let Some(names) = NAMES.write().as_mut() {
         names.remove(name);
+    }
+    UNREGISTERED.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Unregistrations so far, and how many this thread has applied: the
+/// `erlang` module keeps the function it made for a registered name (see
+/// `__getattr__` in bootstrap.py), which must go when the name does.
+static UNREGISTERED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static APPLIED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Called by a runner before each job: drops the functions kept for names
+/// unregistered since this thread last looked (an atomic load when none
+/// were).
+pub fn sync(py: Python<'_>) {
+    let count = UNREGISTERED.load(Ordering::Acquire);
+    if APPLIED.with(Cell::get) == count {
+        return;
+    }
+    APPLIED.with(|a| a.set(count));
+    let forgot = py
+        .import("erlang")
+        .and_then(|m| m.getattr("_forget_unregistered"))
+        .and_then(|f| f.call0());
+    if let Err(err) = forgot {
+        err.print(py);
     }
 }
 

@@ -547,6 +547,7 @@ impl Runner {
 
     pub fn run_job<'py>(&self, py: Python<'py>, cache: &request::CodeCache<'py>, mut job: Job) {
         crate::observe::sync(py);
+        crate::callback::sync(py);
         crate::venv::sync(py);
         crate::preload::sync(py);
         if !job.state.transition(QUEUED, RUNNING) {

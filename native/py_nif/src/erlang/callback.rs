@@ -90,7 +90,7 @@ impl Resource for CallbackRes {}
 /// Delivers a callback's answer (`{:ok, value}` or `{:error, message}`).
 pub fn reply(handle: &CallbackRes, result: rustler::Term) {
     handle.answered.store(true, Ordering::Release);
-    let env = OwnedEnv::new();
+    let env = crate::interp::env_pool::take();
     let result = env.save(result);
     handle.runner.deliver(Msg::CallbackReply {
         id: handle.id,
@@ -142,33 +142,35 @@ fn call(
     });
     // Convert first, outside the job frame's borrow: a failing conversion
     // may run Python code (a repr), which may print (and so use the frame).
-    let (converted, saved) = save_args(py, &name, args, Some(&runner))?;
+    // The message is built in the arguments' env, and sent from it.
+    let (mut converted, saved) = save_args(py, &name, args, Some(&runner))?;
     let sent = io::with_frame(|frame| {
         let state = frame.state.clone();
         // Not to a caller that has cancelled (it would be a stray message);
         // the wait below then ends at once with erlang.Interrupted.
         let sent = state.send_to_caller(false, || {
-            let mut env = OwnedEnv::new();
-            env.send_and_clear(&frame.caller, |env| {
-                let args = converted.run(|own| saved.load(own).in_env(env));
-                let target = if internal {
-                    (atoms::internal(), name.as_str()).encode(env)
-                } else {
-                    name.as_str().encode(env)
-                };
-                (
-                    io::reply_ref_in(frame, env),
-                    atoms::callback(),
-                    handle.encode(env),
-                    target,
-                    args,
-                )
-                    .encode(env)
-            })
-            .is_ok()
+            converted
+                .send_and_clear(&frame.caller, |env| {
+                    let args = saved.load(env);
+                    let target = if internal {
+                        (atoms::internal(), name.as_str()).encode(env)
+                    } else {
+                        name.as_str().encode(env)
+                    };
+                    (
+                        io::reply_ref_in(frame, env),
+                        atoms::callback(),
+                        handle.encode(env),
+                        target,
+                        args,
+                    )
+                        .encode(env)
+                })
+                .is_ok()
         });
         (sent || state.is_cancelled(), state)
     });
+    crate::interp::env_pool::give(converted);
     let Some((sent, state)) = sent else {
         return Err(outside());
     };
@@ -186,7 +188,9 @@ fn call(
             "the call was cancelled".into(),
         ));
     };
-    decode_answer(py, &name, &env, &result)
+    let answer = decode_answer(py, &name, &env, &result);
+    crate::interp::env_pool::give(env);
+    answer
 }
 
 /// A callback's answer, `{:ok, value}` or `{:error, message}`, as Python's
@@ -250,7 +254,7 @@ fn save_args(
     args: &Bound<'_, PyTuple>,
     owner: Option<&Arc<Runner>>,
 ) -> PyResult<(OwnedEnv, SavedTerm)> {
-    let converted = OwnedEnv::new();
+    let converted = crate::interp::env_pool::take();
     let saved = converted.run(|env| match to_term_in(py, env, args.as_any(), owner, 0) {
         Ok(args) => {
             let args = match get_tuple(args) {

@@ -341,8 +341,8 @@ defmodule Py.Context do
   # else a new one starts (callbacks that Python makes at once, from
   # threads or gathered coroutines, run at once).
   defp run_callback(callbacks, handle, name, args) do
-    case Enum.find(callbacks, &free_worker?/1) do
-      {cb_ref, {pid, _handle, _name}} ->
+    case free_worker(:maps.next(:maps.iterator(callbacks))) do
+      {cb_ref, pid} ->
         Py.Callbacks.run_next(pid, handle, name, args)
         Map.put(callbacks, cb_ref, {pid, handle, name})
 
@@ -352,10 +352,17 @@ defmodule Py.Context do
     end
   end
 
-  defp free_worker?({_cb_ref, {pid, handle, _name}}) when is_pid(pid),
-    do: Py.Native.callback_answered(handle)
+  # The first callback process whose last callback was answered (walked
+  # by hand: this runs for every callback).
+  defp free_worker(:none), do: nil
 
-  defp free_worker?(_entry), do: false
+  defp free_worker({cb_ref, {pid, handle, _name}, next}) when is_pid(pid) do
+    if Py.Native.callback_answered(handle),
+      do: {cb_ref, pid},
+      else: free_worker(:maps.next(next))
+  end
+
+  defp free_worker({_key, _forwarded, next}), do: free_worker(:maps.next(next))
 
   defp give_up(%{mref: mref} = call, callbacks) do
     Process.demonitor(mref, [:flush])

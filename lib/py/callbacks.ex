@@ -147,17 +147,18 @@ defmodule Py.Callbacks do
   defp apply_callback({module, function}, args), do: {:ok, apply(module, function, args)}
 
   defp apply_callback(fun, args) when is_function(fun) do
-    {:arity, arity} = Function.info(fun, :arity)
+    count = length(args)
 
     cond do
-      arity == length(args) ->
+      is_function(fun, count) ->
         {:ok, apply(fun, args)}
 
-      arity == 1 ->
+      is_function(fun, 1) ->
         {:ok, fun.(args)}
 
       true ->
-        {:error, "the Elixir function takes #{arity} arguments, Python passed #{length(args)}"}
+        {:arity, arity} = Function.info(fun, :arity)
+        {:error, "the Elixir function takes #{arity} arguments, Python passed #{count}"}
     end
   end
 end

@@ -177,7 +177,7 @@ fn wait(rx: &flume::Receiver<Msg>, sent: &AtomicU64) -> Result<Msg, flume::RecvE
     unsafe {
         let tstate = ffi::PyEval_SaveThread();
         let msg = match &link {
-            Some((link, context)) => next_message_linked(rx, link, context),
+            Some((link, context)) => next_message_linked(rx, sent, link, context),
             None => next_message(rx, sent),
         };
         ffi::PyEval_RestoreThread(tstate);
@@ -189,6 +189,7 @@ fn wait(rx: &flume::Receiver<Msg>, sent: &AtomicU64) -> Result<Msg, flume::RecvE
 /// also polls its link for requests while it polls (see `crate::link`).
 fn next_message_linked(
     rx: &flume::Receiver<Msg>,
+    sent: &AtomicU64,
     link: &Arc<crate::link::Link>,
     context: &Arc<Context>,
 ) -> Result<Msg, flume::RecvError> {
@@ -202,11 +203,20 @@ fn next_message_linked(
     let budget = super::spin::budget(max);
     let start = std::time::Instant::now();
     link.listen_for_runner(true);
+    // The queue is locked only when its send counter moved (see
+    // `spin::recv_counted`), and once before the first poll.
+    let mut seen = None;
     let msg = loop {
-        match rx.try_recv() {
-            Ok(msg) => break Ok(msg),
-            Err(flume::TryRecvError::Disconnected) => break Err(flume::RecvError::Disconnected),
-            Err(flume::TryRecvError::Empty) => {}
+        let now = sent.load(Ordering::Acquire);
+        if seen != Some(now) {
+            seen = Some(now);
+            match rx.try_recv() {
+                Ok(msg) => break Ok(msg),
+                Err(flume::TryRecvError::Disconnected) => {
+                    break Err(flume::RecvError::Disconnected)
+                }
+                Err(flume::TryRecvError::Empty) => {}
+            }
         }
         if link.poll_for_runner(context) {
             continue;

@@ -260,7 +260,12 @@ defmodule Py.CallbackTest do
     # Registered again, it works again.
     Py.register_function(:temporary, fn -> :again end)
     assert Py.eval("__import__('erlang').temporary()") == {:ok, "again"}
+    # A function Python kept says the name went when it is called.
+    :ok = Py.exec("from erlang import temporary as kept_temporary")
     :ok = Py.unregister_function(:temporary)
+
+    assert {:error, %Py.Error{type: "erlang.UnknownFunctionError"}} =
+             Py.eval("kept_temporary()")
   end
 
   test "arguments that fail to convert while a repr prints are a TypeError, not a crash" do

@@ -264,8 +264,7 @@ defmodule Py.CallbackTest do
     :ok = Py.exec("from erlang import temporary as kept_temporary")
     :ok = Py.unregister_function(:temporary)
 
-    assert {:error, %Py.Error{type: "erlang.UnknownFunctionError"}} =
-             Py.eval("kept_temporary()")
+    assert {:error, %Py.Error{type: "erlang.UnknownFunctionError"}} = Py.eval("kept_temporary()")
   end
 
   test "arguments that fail to convert while a repr prints are a TypeError, not a crash" do

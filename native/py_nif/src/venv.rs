@@ -10,11 +10,11 @@
 //! applies the current one when it starts. The
 //! Python side is `erlang._set_venv` in bootstrap.py, which undoes the
 //! previous activation first, so applying is idempotent.
+use crate::interp::changes::Changes;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A venv: its prefix and the site directories to add.
 #[derive(Clone)]
@@ -29,11 +29,11 @@ static CURRENT: Mutex<Option<Spec>> = Mutex::new(None);
 /// interleave.
 static CHANGE: Mutex<()> = Mutex::new(());
 
-/// Bumped by every change, after `CURRENT` is set.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Noted by every change, after `CURRENT` is set.
+static CHANGES: Changes = Changes::new(&APPLIED);
 
 thread_local! {
-    /// The generation this slot thread last applied.
+    /// The changes this slot thread has applied.
     static APPLIED: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -70,7 +70,7 @@ pub fn set(spec: Option<Spec>) -> Result<(), String> {
         *CURRENT.lock() = previous;
         let _ = apply_in_main();
     }
-    GENERATION.fetch_add(1, Ordering::AcqRel);
+    CHANGES.note();
     result
 }
 
@@ -93,11 +93,9 @@ pub fn sync(py: Python<'_>) {
     if !cfg!(all(feature = "parallel", Py_3_12)) {
         return;
     }
-    let generation = GENERATION.load(Ordering::Acquire);
-    if APPLIED.with(Cell::get) == generation || crate::worker::current_interpreter() == 0 {
+    if crate::worker::current_interpreter() == 0 || !CHANGES.take() {
         return;
     }
-    APPLIED.with(|a| a.set(generation));
     if let Err(message) = apply_current(py) {
         eprintln!("py: cannot apply the venv in a sub-interpreter: {message}");
     }
@@ -107,6 +105,6 @@ pub fn sync(py: Python<'_>) {
 /// generation.
 #[cfg(all(feature = "parallel", Py_3_12))]
 pub fn apply_at_start(py: Python<'_>) -> Result<(), String> {
-    APPLIED.with(|a| a.set(GENERATION.load(Ordering::Acquire)));
+    CHANGES.mark_applied();
     apply_current(py)
 }

@@ -10,6 +10,7 @@
 use crate::atoms;
 use crate::builtins::{self, builtin};
 use crate::convert::{to_py, to_term_in};
+use crate::interp::changes::Changes;
 use crate::io;
 use crate::worker::{self, Msg, Runner};
 use parking_lot::RwLock;
@@ -22,7 +23,7 @@ use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 static NAMES: RwLock<Option<HashSet<String>>> = RwLock::new(None);
@@ -35,27 +36,24 @@ pub fn unregister(name: &str) {
     if let Some(names) = NAMES.write().as_mut() {
         names.remove(name);
     }
-    UNREGISTERED.fetch_add(1, Ordering::AcqRel);
+    UNREGISTERED.note();
 }
 
-/// Unregistrations so far, and how many this thread has applied: the
-/// `erlang` module keeps the function it made for a registered name (see
-/// `__getattr__` in bootstrap.py), which must go when the name does.
-static UNREGISTERED: AtomicU64 = AtomicU64::new(0);
+/// Unregistrations: the `erlang` module keeps the function it made for a
+/// registered name (see `__getattr__` in bootstrap.py), which must go when
+/// the name does.
+static UNREGISTERED: Changes = Changes::new(&UNREGISTERED_APPLIED);
 
 thread_local! {
-    static APPLIED: Cell<u64> = const { Cell::new(0) };
+    static UNREGISTERED_APPLIED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Called by a runner before each job: drops the functions kept for names
-/// unregistered since this thread last looked (an atomic load when none
-/// were).
+/// unregistered since this thread last looked.
 pub fn sync(py: Python<'_>) {
-    let count = UNREGISTERED.load(Ordering::Acquire);
-    if APPLIED.with(Cell::get) == count {
+    if !UNREGISTERED.take() {
         return;
     }
-    APPLIED.with(|a| a.set(count));
     let forgot = py
         .import("erlang")
         .and_then(|m| m.getattr("_forget_unregistered"))

@@ -13,6 +13,7 @@
 use crate::atoms;
 use crate::builtins::{self, builtin, MethodDef};
 use crate::convert::to_term_in;
+use crate::interp::changes::Changes;
 use crate::io;
 use crate::worker;
 use parking_lot::RwLock;
@@ -26,9 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Python's level number below which records are not forwarded; -1: off.
 static LOG_LEVEL: AtomicI64 = AtomicI64::new(30);
-/// Bumped on every level change; each thread applies a change it has not
-/// seen before its next job.
-static LOG_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Level changes; each thread applies one it has not seen before its next
+/// job.
+static LOG_CHANGES: Changes = Changes::new(&LOG_APPLIED);
 static TRACING: AtomicBool = AtomicBool::new(false);
 static ALLOW_FORK: AtomicBool = AtomicBool::new(false);
 static ALLOW_PROCESS_EXIT: AtomicBool = AtomicBool::new(false);
@@ -36,7 +37,7 @@ static SPAN_IDS: AtomicU64 = AtomicU64::new(1);
 static SINK: RwLock<Option<LocalPid>> = RwLock::new(None);
 
 thread_local! {
-    static SEEN_GENERATION: Cell<u64> = const { Cell::new(0) };
+    static LOG_APPLIED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Settings read by each interpreter as it starts (call before the runtime
@@ -79,7 +80,7 @@ fn default_child_signals() {
 
 pub fn set_log_level(level: i64) {
     LOG_LEVEL.store(level, Ordering::Release);
-    LOG_GENERATION.fetch_add(1, Ordering::AcqRel);
+    LOG_CHANGES.note();
 }
 
 pub fn set_tracing(on: bool) {
@@ -101,11 +102,9 @@ pub fn set_sink(pid: Option<LocalPid>) {
 /// Called by a runner before each job: applies a log level change this
 /// thread has not applied yet (an atomic load when nothing changed).
 pub fn sync(py: Python<'_>) {
-    let generation = LOG_GENERATION.load(Ordering::Acquire);
-    if SEEN_GENERATION.with(Cell::get) == generation {
+    if !LOG_CHANGES.take() {
         return;
     }
-    SEEN_GENERATION.with(|s| s.set(generation));
     let applied = py
         .import("erlang")
         .and_then(|m| m.getattr("_apply_logging"))

@@ -4,8 +4,10 @@
 //! watch that cancels the jobs of callers that died (`watch`), and a
 //! runner's event loop run between jobs (`idle_loop`), how long a
 //! waiting runner polls (`spin`), internal calls run beside a busy
-//! runner (`beside`), and the envs jobs reuse (`env_pool`).
+//! runner (`beside`), the envs jobs reuse (`env_pool`), and the changes
+//! each runner applies before its next job (`changes`).
 pub mod beside;
+pub mod changes;
 pub mod env_pool;
 pub mod idle_loop;
 pub mod runtime;

@@ -274,7 +274,8 @@ defmodule Py.Service do
   # step; the end message follows) and `_service_forget` (waits for the
   # thread's last step) run beside the context's runner, on a thread of
   # their own: a context busy with a long call does not hold up a stop.
-  # Returns `{tag, ...}` when the outcome will come as `{tag, outcome}`.
+  # Returns a tag: the outcome comes as `{tag, outcome}` (one that comes
+  # after its wait gave up falls to the catch-all `handle_info/2`).
   defp beside(%{context: context, token: token}, function) do
     tag = make_ref()
 

@@ -208,6 +208,27 @@ defmodule Py.CallbackTest do
       assert message =~ "killed"
     end
 
+    test "killed from outside while serving a later callback of the call" do
+      test = self()
+      Py.register_function(:first_of_two, fn -> self() end)
+
+      Py.register_function(:wait_for_kill, fn ->
+        send(test, {:callback_pid, self()})
+        Process.sleep(:infinity)
+      end)
+
+      code = "[__import__('erlang').first_of_two(), __import__('erlang').wait_for_kill()]"
+      task = Task.async(fn -> Py.eval(code) end)
+      # The call's second callback runs in the process that ran its first.
+      assert_receive {:callback_pid, pid}, 5_000
+      Process.exit(pid, :kill)
+
+      assert {:error, %Py.Error{type: "erlang.Error", message: message}} = Task.await(task)
+      assert message =~ "wait_for_kill"
+      assert message =~ "killed"
+      assert Py.eval("__import__('erlang').double(4)") == {:ok, 8}
+    end
+
     test "a linked process crashing, with a caller that traps exits" do
       Process.flag(:trap_exit, true)
 

@@ -56,7 +56,10 @@ pub fn spawn(
 
 fn run(runner: &Runner, function: &str, arg: &str) -> Result<Option<bool>, String> {
     let sub = runner.interrupt.lock();
-    let Some(sub) = sub.as_ref() else {
+    let Some(interpreter) = sub.as_ref().map(|s| s.interpreter) else {
+        // Not a slot: the lock is not held while this thread waits for the
+        // GIL (the runtime thread takes it to raise interrupts).
+        drop(sub);
         // The main interpreter's runners have id 0; -1 is a runner not
         // attached yet, another id a sub-interpreter that has ended.
         if runner.interpreter.load(Ordering::Acquire) != 0 {
@@ -64,15 +67,16 @@ fn run(runner: &Runner, function: &str, arg: &str) -> Result<Option<bool>, Strin
         }
         return Python::attach(|py| call(py, function, arg));
     };
-    // SAFETY: the interpreter lives while its slot's interrupt lock is held
-    // (see the module doc); this thread state is this thread's, made,
-    // used and deleted here.
+    // SAFETY: the interpreter lives while its slot's interrupt lock (`sub`)
+    // is held (see the module doc); this thread state is this thread's,
+    // made, used and deleted here.
     unsafe {
-        let tstate = ffi::PyThreadState_New(sub.interpreter as *mut ffi::PyInterpreterState);
+        let tstate = ffi::PyThreadState_New(interpreter as *mut ffi::PyInterpreterState);
         ffi::PyEval_RestoreThread(tstate);
         let result = Python::attach(|py| call(py, function, arg));
         ffi::PyThreadState_Clear(tstate);
         ffi::PyThreadState_DeleteCurrent();
+        drop(sub);
         result
     }
 }

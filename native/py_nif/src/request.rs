@@ -191,11 +191,11 @@ fn stream_start<'a, 'py>(
         _ => return Err(invalid("a stream starts from a call or an eval")),
     };
     let value = if is_awaitable(&value) {
-        erlang_helper(py, "_await")?.call1((value,))?
+        crate::builtins::erlang_attr(py, "_await")?.call1((value,))?
     } else {
         value
     };
-    let iterator = erlang_helper(py, "_iterator")?.call1((value,))?;
+    let iterator = crate::builtins::erlang_attr(py, "_iterator")?.call1((value,))?;
     let (items, done) = chunk(py, env, ctx, &iterator, count)?;
     let iterator = if done {
         atoms::nil().encode(env)
@@ -250,8 +250,12 @@ fn run_cell<'py>(
 ) -> JobResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let source = text(code, "code")?;
     let bindings = kwargs_dict(py, bindings)?;
-    let out =
-        erlang_helper(py, "_cell")?.call1((source, namespace.dict(py)?, bindings, assigned))?;
+    let out = crate::builtins::erlang_attr(py, "_cell")?.call1((
+        source,
+        namespace.dict(py)?,
+        bindings,
+        assigned,
+    ))?;
     Ok(out.extract()?)
 }
 
@@ -329,7 +333,7 @@ pub fn execute<'a, 'py>(
         }
         [_, target] if tag == atoms::close() => {
             let target = resolve_target(py, cache, *target)?;
-            erlang_helper(py, "_close")?.call1((target,))?;
+            crate::builtins::erlang_attr(py, "_close")?.call1((target,))?;
             Ok(atoms::nil().encode(env))
         }
         [_, target] if tag == atoms::repr() => {
@@ -362,10 +366,6 @@ fn type_slot(obj: &Bound<'_, PyAny>, check: impl Fn(&ffi::PyAsyncMethods) -> boo
 }
 
 /// A helper function of the `erlang` module (bootstrap.py).
-fn erlang_helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    py.import("erlang")?.getattr(name)
-}
-
 /// Up to `count` items from an iterator: `{items, done}`.
 fn next_chunk<'a>(
     py: Python<'_>,
@@ -390,7 +390,7 @@ fn chunk<'a>(
     count: usize,
 ) -> JobResult<(Vec<Term<'a>>, bool)> {
     if is_async_iterator(iterator) {
-        let chunk = erlang_helper(py, "_anext_chunk")?.call1((iterator, count))?;
+        let chunk = crate::builtins::erlang_attr(py, "_anext_chunk")?.call1((iterator, count))?;
         let (items, done): (Vec<Bound<'_, PyAny>>, bool) = chunk.extract()?;
         let items = items
             .iter()
@@ -428,7 +428,7 @@ fn respond<'a>(
     // event loop.
     let awaited;
     let result = if is_awaitable(result) {
-        awaited = erlang_helper(py, "_await")?.call1((result,))?;
+        awaited = crate::builtins::erlang_attr(py, "_await")?.call1((result,))?;
         &awaited
     } else {
         result

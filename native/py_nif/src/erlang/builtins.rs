@@ -170,13 +170,27 @@ pub fn erlang_error(py: Python<'_>, class: &str, message: String) -> PyErr {
     }
 }
 
+/// `erlang.<name>`: one of the module's own functions (its Python half's
+/// helpers included).
+pub fn erlang_attr<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("erlang")?.getattr(name)
+}
+
+/// Calls `erlang.<name>()`, printing (as Python would) what it raises: for
+/// the upkeep a runner does between jobs, which has nobody to report to.
+pub fn call_erlang_quietly(py: Python<'_>, name: &str) {
+    if let Err(err) = erlang_attr(py, name).and_then(|f| f.call0()) {
+        err.print(py);
+    }
+}
+
 /// A wrapper object of the `erlang` module: `erlang.<class>(capsule)`.
 pub fn erlang_object<'py>(
     py: Python<'py>,
     class: &str,
     capsule: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    py.import("erlang")?.getattr(class)?.call1((capsule,))
+    erlang_attr(py, class)?.call1((capsule,))
 }
 
 /// An optional timeout in seconds (None or a number >= 0) as a deadline.

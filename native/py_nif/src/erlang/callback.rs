@@ -51,15 +51,8 @@ thread_local! {
 /// Called by a runner before each job: drops the functions kept for names
 /// unregistered since this thread last looked.
 pub fn sync(py: Python<'_>) {
-    if !UNREGISTERED.take() {
-        return;
-    }
-    let forgot = py
-        .import("erlang")
-        .and_then(|m| m.getattr("_forget_unregistered"))
-        .and_then(|f| f.call0());
-    if let Err(err) = forgot {
-        err.print(py);
+    if UNREGISTERED.take() {
+        builtins::call_erlang_quietly(py, "_forget_unregistered");
     }
 }
 

@@ -105,10 +105,7 @@ pub fn sync(py: Python<'_>) {
     if !LOG_CHANGES.take() {
         return;
     }
-    let applied = py
-        .import("erlang")
-        .and_then(|m| m.getattr("_apply_logging"))
-        .and_then(|f| f.call0());
+    let applied = crate::builtins::erlang_attr(py, "_apply_logging").and_then(|f| f.call0());
     if let Err(err) = applied {
         // Leave the interpreter's logging as it was; say why once.
         eprintln!(
@@ -121,10 +118,7 @@ pub fn sync(py: Python<'_>) {
 /// Called by a slot thread before its sub-interpreter ends.
 #[cfg(all(feature = "parallel", Py_3_12))]
 pub fn before_interpreter_end(py: Python<'_>) {
-    let _ = py
-        .import("erlang")
-        .and_then(|m| m.getattr("_forget_thread"))
-        .and_then(|f| f.call0());
+    let _ = crate::builtins::erlang_attr(py, "_forget_thread").and_then(|f| f.call0());
 }
 
 /// Sends an event to the process that made the running call, or to the

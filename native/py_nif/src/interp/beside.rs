@@ -82,8 +82,7 @@ fn run(runner: &Runner, function: &str, arg: &str) -> Result<Option<bool>, Strin
 }
 
 fn call(py: Python<'_>, function: &str, arg: &str) -> Result<Option<bool>, String> {
-    py.import("erlang")
-        .and_then(|m| m.getattr(function))
+    crate::builtins::erlang_attr(py, function)
         .and_then(|f| f.call1((arg,)))
         .map(|result| result.extract::<bool>().ok())
         .map_err(|e| crate::error::describe(py, &e))

@@ -36,9 +36,9 @@ impl Changes {
         true
     }
 
-    /// Counts every change so far as applied on this thread (one that
-    /// starts from the current state).
-    #[allow(dead_code)] // only the parallel pool's slots start that way
+    /// Counts every change so far as applied on this thread (a slot thread,
+    /// which starts from the current state).
+    #[cfg(all(feature = "parallel", Py_3_12))]
     pub fn mark_applied(&self) {
         self.applied
             .with(|a| a.set(self.made.load(Ordering::Acquire)));

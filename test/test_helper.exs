@@ -32,5 +32,13 @@ exclude = if(parallel?, do: [], else: [:parallel]) ++ if(numpy?, do: [], else: [
 # (scripts/test.sh does so in the py311 lane).
 exclude = exclude ++ [:network, :notebook, :packaging]
 
+# The isolated-context tests make this VM a distributed node. Done midway,
+# while Elixir 1.14 still compiles test files (ExUnit runs loaded modules
+# meanwhile), the compiler's own processes, started as nonode@nohost, were
+# seen as remote ones ("no connection to nonode@nohost" compiling a test
+# file, once in CI). So the node becomes distributed here, before any test
+# file loads, the way an isolated context would make it.
+:ok = Py.Isolated.Distribution.ensure()
+
 IO.puts("py test run: Python #{info.python_version} at #{info.executable}, mode #{info.mode}")
 ExUnit.start(exclude: exclude)

@@ -192,28 +192,13 @@ defmodule Py.VenvTest do
   describe "in the parallel pool" do
     @describetag :parallel
 
-    defp interpreter(ctx) do
-      Py.Context.eval!(ctx, "__import__('_interpreters').get_current()[0]")
-    end
-
-    # One context on each slot (contexts go to slots round robin).
-    defp one_context_per_slot do
-      slots = Py.info().slots
-
-      Enum.reduce_while(1..(4 * slots), %{}, fn _, seen ->
-        {:ok, ctx} = Py.Context.start_link()
-        seen = Map.put_new(seen, interpreter(ctx), ctx)
-        if map_size(seen) == slots, do: {:halt, seen}, else: {:cont, seen}
-      end)
-    end
-
     test "every interpreter gets the venv: each slot, the main one, and slots made later" do
       {venv, site} = make_venv!(Path.join(tmp_dir!("venv-slots"), "venv"))
       probe = fresh_module("py_venv_slot")
       File.write!(Path.join(site, probe <> ".py"), "VALUE = 'everywhere'\n")
       :ok = Py.activate_venv(venv)
 
-      contexts = one_context_per_slot()
+      contexts = Py.Test.Contexts.by_interpreter()
       assert map_size(contexts) == Py.info().slots
       {:ok, main} = Py.Context.start_link(interpreter: :main)
 
@@ -227,14 +212,14 @@ defmodule Py.VenvTest do
       # A slot made after the activation starts with it.
       assert Py.Native.slot_recreate(0) == :ok
 
-      for {_id, ctx} <- one_context_per_slot() do
+      for {_id, ctx} <- Py.Test.Contexts.by_interpreter() do
         assert Py.Context.eval(ctx, "__import__(m).VALUE", %{m: probe}) == {:ok, "everywhere"}
       end
 
       # Deactivation reaches every slot too.
       :ok = Py.deactivate_venv()
 
-      for {_id, ctx} <- one_context_per_slot() do
+      for {_id, ctx} <- Py.Test.Contexts.by_interpreter() do
         {path, prefix, _} = sys_state(ctx)
         refute site in path
         refute prefix == venv

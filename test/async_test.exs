@@ -28,6 +28,32 @@ defmodule Py.AsyncTest do
     assert Py.call(:asyncio, :sleep, [0, "done"]) == {:ok, "done"}
   end
 
+  test "a context's event loop is closed when the context stops" do
+    # Main-interpreter contexts, so the probe sees the same sys module.
+    {:ok, ctx} = Py.Context.start(interpreter: :main)
+    {:ok, probe} = Py.Context.start_link(interpreter: :main)
+    name = "_py_loop_probe_#{System.unique_integer([:positive])}"
+
+    :ok =
+      Py.Context.exec(ctx, """
+      import asyncio, erlang, sys
+      async def loop_of_this_thread():
+          return asyncio.get_running_loop()
+      # Awaited on the context's own loop, which it hands back.
+      setattr(sys, #{inspect(name)}, erlang._await(loop_of_this_thread()))
+      """)
+
+    assert Py.Context.eval(probe, "getattr(__import__('sys'), #{inspect(name)}).is_closed()") ==
+             {:ok, false}
+
+    :ok = Py.Context.stop(ctx)
+
+    assert Py.Context.eval(probe, "getattr(__import__('sys'), #{inspect(name)}).is_closed()") ==
+             {:ok, true}
+
+    Py.Context.exec(probe, "delattr(__import__('sys'), #{inspect(name)})")
+  end
+
   test "gathered coroutines run concurrently on one loop" do
     assert Py.eval("asyncio.gather(*(probe(i) for i in range(10)))") ==
              {:ok, Enum.map(0..9, &(&1 * 10))}

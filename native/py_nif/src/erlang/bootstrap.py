@@ -187,6 +187,20 @@ def _loop():
     return loop
 
 
+def _loop_close():
+    # Called by a runner as it ends: closes its thread's loop. Left to the
+    # garbage collector, the loop (in a reference cycle: its selector holds
+    # its own self-pipe reader) could be finalized after its self-pipe
+    # socket, and its __del__ then printed "Exception ignored in
+    # BaseEventLoop.__del__ ... Invalid file descriptor: -1".
+    loop = getattr(_loops, "loop", None) if _loops is not None else None
+    if loop is None:
+        return
+    _loops.loop = None
+    if not loop.is_closed() and not loop.is_running():
+        loop.close()
+
+
 def _loop_idle(wake_fd):
     # Called by the runner when nothing is queued (see idle_loop.rs): runs
     # this thread's loop while it has work, until wake_fd becomes readable

@@ -553,6 +553,7 @@ impl Runner {
                 Msg::Job(_) | Msg::Wake | Msg::ContextClosed(_) | Msg::CallbackReply { .. } => {}
             }
         }
+        crate::builtins::call_erlang_quietly(py, "_loop_close");
     }
 
     pub fn run_job<'py>(&self, py: Python<'py>, cache: &request::CodeCache<'py>, mut job: Job) {

@@ -54,6 +54,21 @@ defmodule Py.AsyncTest do
     Py.Context.exec(probe, "delattr(__import__('sys'), #{inspect(name)})")
   end
 
+  test "the event loop a Python thread got from asyncio is closed when the thread ends" do
+    {:ok, ctx} = Py.Context.start_link()
+
+    :ok =
+      Py.Context.exec(ctx, """
+      import asyncio, threading
+      loops = []
+      worker = threading.Thread(target=lambda: loops.append(asyncio.get_event_loop()))
+      worker.start()
+      worker.join()
+      """)
+
+    assert Py.Context.eval(ctx, "loops[0].is_closed()") == {:ok, true}
+  end
+
   test "gathered coroutines run concurrently on one loop" do
     assert Py.eval("asyncio.gather(*(probe(i) for i in range(10)))") ==
              {:ok, Enum.map(0..9, &(&1 * 10))}

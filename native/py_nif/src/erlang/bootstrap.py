@@ -184,7 +184,25 @@ def _loop():
         # outside a coroutine attach their futures to it.
         asyncio.set_event_loop(loop)
         _loops.loop = loop
+        _loops.closer = _LoopCloser(loop)
     return loop
+
+
+class _LoopCloser:
+    # Kept in the thread-local beside the loop and nowhere else: when a
+    # thread ends, its locals go, and this closes the loop then and there
+    # (see _loop_close for why not later). Runners close theirs first.
+    __slots__ = ("loop",)
+
+    def __init__(self, loop):
+        self.loop = loop
+
+    def __del__(self):
+        try:
+            if not self.loop.is_closed() and not self.loop.is_running():
+                self.loop.close()
+        except Exception:
+            pass
 
 
 def _loop_close():
@@ -197,6 +215,7 @@ def _loop_close():
     if loop is None:
         return
     _loops.loop = None
+    _loops.closer = None
     if not loop.is_closed() and not loop.is_running():
         loop.close()
 

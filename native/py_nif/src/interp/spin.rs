@@ -1,16 +1,26 @@
-//! How long a waiting runner polls before it sleeps: a budget learned from
-//! the gaps it has seen, per thread.
+//! How long a waiting runner polls before it sleeps: learned per thread
+//! from the waits it has seen.
 //!
 //! Polling pays when the next message comes within the budget: the thread
 //! skips a futex sleep and wake-up, which dominate a short call. It costs a
 //! core meanwhile, and on a busy machine that core is what the caller
-//! needed to send the next message: the gap grows past the budget, the
-//! poll was wasted, and the caller came later for it. So after each wait
-//! the budget follows the gap: a gap the full budget would have covered
-//! doubles it (up to the maximum), a longer one halves it (down to none).
-//! On a quiet machine back-to-back calls keep it at the maximum; on a busy
-//! one, or between calls far apart, it falls to zero within a few waits and
-//! the thread yields once and sleeps.
+//! needed to send the next message. Two things are learned:
+//!
+//! - **The budget**, while polling: after each wait it follows the gap. A
+//!   gap the full budget would have covered doubles it (up to the maximum),
+//!   a longer one halves it (down to none, where the thread yields once and
+//!   sleeps). Calls far apart bring it to none.
+//! - **Whether to poll at all.** On a busy machine back-to-back calls still
+//!   come within the budget, so the budget alone keeps polling, yet the
+//!   polling is what makes them late: the poller and the caller share the
+//!   busy cores, and the poller has used up its share of them when its
+//!   turn to run comes (a runner with two busy loops beside it spent 8-10
+//!   us of CPU per call polling, and waited up to milliseconds to run).
+//!   So the thread measures what it is after, the mean wait, in windows of
+//!   [`WINDOW`] waits, polling in some and sleeping at once (no poll, no
+//!   yield) in others, and keeps the mode whose windows were shorter. It
+//!   tries the other mode again after [`FIRST_PROBE`] windows, and half as
+//!   often each time the other mode loses, so a settled choice costs little.
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,53 +28,176 @@ use std::time::{Duration, Instant};
 /// The smallest budget worth polling for, when it grows from none.
 const FLOOR: Duration = Duration::from_micros(4);
 
-thread_local! {
-    /// The current budget, per maximum (the plain and the linked one).
-    static BUDGET: Cell<Option<Duration>> = const { Cell::new(None) };
+/// Waits per measured window.
+const WINDOW: u32 = 64;
+
+/// A wait counts as at most this in a window's mean: a wait longer than
+/// this is a pause between calls, which sleeps in either mode.
+const GAP_CAP: Duration = Duration::from_micros(200);
+
+/// Waits a probe runs at least before it can end early (see `probe_lost`).
+const PROBE_MIN: u32 = 8;
+
+/// How much slower (besides twice as slow) a window of the chosen mode
+/// must be than the last one to have the other mode tried at once.
+const SLOWER: u64 = 5_000;
+
+/// Windows in the chosen mode before the other is tried again, at first
+/// and at most.
+const FIRST_PROBE: u32 = 4;
+const LAST_PROBE: u32 = 512;
+
+#[derive(Clone, Copy)]
+struct Learned {
+    /// The polling budget (`None`: the maximum).
+    budget: Option<Duration>,
+    /// Poll (`true`) or sleep at once in this window.
+    polling: bool,
+    /// The chosen mode; the window runs the other one when probing.
+    prefer_polling: bool,
+    /// Waits and their capped sum (ns) in this window.
+    waits: u32,
+    sum: u64,
+    /// The last window's mean wait (ns) in each mode.
+    mean_polling: Option<u64>,
+    mean_sleeping: Option<u64>,
+    /// Windows left before the next probe, and the interval it was set to.
+    until_probe: u32,
+    probe_every: u32,
 }
 
-/// The budget to poll for now, at most `max`.
-pub fn budget(max: Duration) -> Duration {
-    BUDGET.with(|b| b.get().unwrap_or(max).min(max))
+impl Learned {
+    const START: Learned = Learned {
+        budget: None,
+        polling: true,
+        prefer_polling: true,
+        waits: 0,
+        sum: 0,
+        mean_polling: None,
+        mean_sleeping: None,
+        until_probe: 1,
+        probe_every: FIRST_PROBE,
+    };
+
+    /// A probe already far behind the chosen mode: it ends early, so that
+    /// trying the losing mode now and then costs little (sleeping at once
+    /// on a quiet machine makes each wait about 50 us here, not 3).
+    fn probe_lost(&self) -> bool {
+        let chosen = if self.prefer_polling {
+            self.mean_polling
+        } else {
+            self.mean_sleeping
+        };
+        match chosen {
+            Some(chosen) if self.polling != self.prefer_polling && self.waits >= PROBE_MIN => {
+                self.sum > u64::from(self.waits) * chosen * 2
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends a window: records its mean, picks the next window's mode.
+    fn end_window(&mut self) {
+        let mean = self.sum / u64::from(self.waits.max(1));
+        let probing = self.polling != self.prefer_polling;
+        let last = if self.polling {
+            self.mean_polling.replace(mean)
+        } else {
+            self.mean_sleeping.replace(mean)
+        };
+        if !probing && last.is_some_and(|last| mean > last * 2 && mean > last + SLOWER) {
+            // The chosen mode got much slower (the machine got busy, or
+            // quiet): try the other one at once.
+            self.until_probe = 1;
+            self.probe_every = FIRST_PROBE;
+        }
+        self.waits = 0;
+        self.sum = 0;
+        if probing {
+            if let (Some(p), Some(s)) = (self.mean_polling, self.mean_sleeping) {
+                let better = p <= s;
+                if better == self.prefer_polling {
+                    // The choice held: probe half as often.
+                    self.probe_every = (self.probe_every * 2).min(LAST_PROBE);
+                } else {
+                    self.prefer_polling = better;
+                    self.probe_every = FIRST_PROBE;
+                }
+            }
+            self.until_probe = self.probe_every;
+            self.polling = self.prefer_polling;
+        } else if self.until_probe <= 1 {
+            self.polling = !self.prefer_polling;
+            if self.polling {
+                // A probe of polling starts from the floor, not from none.
+                self.budget = Some(self.budget.unwrap_or(FLOOR).max(FLOOR));
+            }
+        } else {
+            self.until_probe -= 1;
+        }
+    }
+}
+
+thread_local! {
+    static LEARNED: Cell<Learned> = const { Cell::new(Learned::START) };
+}
+
+/// The budget to poll for now, at most `max`; `None` when this wait
+/// should sleep at once, without polling or yielding.
+pub fn budget(max: Duration) -> Option<Duration> {
+    let learned = LEARNED.with(Cell::get);
+    learned
+        .polling
+        .then(|| learned.budget.unwrap_or(max).min(max))
 }
 
 /// Learns from a wait that took `gap` under a budget of at most `max`.
 pub fn learn(gap: Duration, max: Duration) {
-    BUDGET.with(|b| {
-        let current = b.get().unwrap_or(max).min(max);
-        let next = if gap <= max {
-            (current * 2).max(FLOOR).min(max)
-        } else if current <= FLOOR {
-            Duration::ZERO
-        } else {
-            current / 2
-        };
-        b.set(Some(next));
+    LEARNED.with(|cell| {
+        let mut learned = cell.get();
+        if learned.polling {
+            let current = learned.budget.unwrap_or(max).min(max);
+            learned.budget = Some(if gap <= max {
+                (current * 2).max(FLOOR).min(max)
+            } else if current <= FLOOR {
+                Duration::ZERO
+            } else {
+                current / 2
+            });
+        }
+        learned.waits += 1;
+        learned.sum += gap.min(GAP_CAP).as_nanos() as u64;
+        if learned.waits >= WINDOW || learned.probe_lost() {
+            learned.end_window();
+        }
+        cell.set(learned);
     });
 }
 
 /// Polls `ready` for up to the learned budget, then, if nothing came,
-/// yields once and calls `sleep`; learns from the whole wait.
+/// yields once and calls `sleep` (or sleeps at once when this window does
+/// not poll); learns from the whole wait.
 pub fn wait<T>(
     max: Duration,
     mut ready: impl FnMut() -> Option<T>,
     sleep: impl FnOnce() -> T,
 ) -> T {
     let start = Instant::now();
-    let budget = budget(max);
-    loop {
-        for _ in 0..64 {
-            if let Some(value) = ready() {
-                learn(start.elapsed(), max);
-                return value;
+    if let Some(budget) = budget(max) {
+        loop {
+            for _ in 0..64 {
+                if let Some(value) = ready() {
+                    learn(start.elapsed(), max);
+                    return value;
+                }
+                std::hint::spin_loop();
             }
-            std::hint::spin_loop();
+            if start.elapsed() >= budget {
+                break;
+            }
         }
-        if start.elapsed() >= budget {
-            break;
-        }
+        std::thread::yield_now();
     }
-    std::thread::yield_now();
     let value = match ready() {
         Some(value) => value,
         None => sleep(),

@@ -129,8 +129,9 @@ impl Learned {
         } else if self.until_probe <= 1 {
             self.polling = !self.prefer_polling;
             if self.polling {
-                // A probe of polling starts from the floor, not from none.
-                self.budget = Some(self.budget.unwrap_or(FLOOR).max(FLOOR));
+                // A probe of polling polls as long as it may: a budget left
+                // at none would only yield and sleep, and lose for that.
+                self.budget = None;
             }
         } else {
             self.until_probe -= 1;

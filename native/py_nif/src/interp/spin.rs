@@ -35,6 +35,12 @@ const WINDOW: u32 = 64;
 /// this is a pause between calls, which sleeps in either mode.
 const GAP_CAP: Duration = Duration::from_micros(200);
 
+/// What a wait that ended asleep adds to its window besides its length:
+/// the futex wake-up its sender paid, on the sender's thread (a BEAM
+/// scheduler), which the sleeper does not see. Without it, many callers on
+/// a busy machine chose sleeping, and paid in their schedulers' time.
+const WAKE_COST: u64 = 2_000;
+
 /// Waits a probe runs at least before it can end early (see `probe_lost`).
 const PROBE_MIN: u32 = 8;
 
@@ -152,8 +158,9 @@ pub fn budget(max: Duration) -> Option<Duration> {
         .then(|| learned.budget.unwrap_or(max).min(max))
 }
 
-/// Learns from a wait that took `gap` under a budget of at most `max`.
-pub fn learn(gap: Duration, max: Duration) {
+/// Learns from a wait that took `gap` under a budget of at most `max`;
+/// `slept`: it ended asleep, so its sender paid a wake-up.
+pub fn learn(gap: Duration, max: Duration, slept: bool) {
     LEARNED.with(|cell| {
         let mut learned = cell.get();
         if learned.polling {
@@ -167,7 +174,7 @@ pub fn learn(gap: Duration, max: Duration) {
             });
         }
         learned.waits += 1;
-        learned.sum += gap.min(GAP_CAP).as_nanos() as u64;
+        learned.sum += gap.min(GAP_CAP).as_nanos() as u64 + if slept { WAKE_COST } else { 0 };
         if learned.waits >= WINDOW || learned.probe_lost() {
             learned.end_window();
         }
@@ -188,7 +195,7 @@ pub fn wait<T>(
         loop {
             for _ in 0..64 {
                 if let Some(value) = ready() {
-                    learn(start.elapsed(), max);
+                    learn(start.elapsed(), max, false);
                     return value;
                 }
                 std::hint::spin_loop();
@@ -199,11 +206,11 @@ pub fn wait<T>(
         }
         std::thread::yield_now();
     }
-    let value = match ready() {
-        Some(value) => value,
-        None => sleep(),
+    let (value, slept) = match ready() {
+        Some(value) => (value, false),
+        None => (sleep(), true),
     };
-    learn(start.elapsed(), max);
+    learn(start.elapsed(), max, slept);
     value
 }
 

@@ -225,13 +225,13 @@ fn next_message_linked(
         if start.elapsed() >= budget {
             link.listen_for_runner(false);
             let msg = rx.recv();
-            super::spin::learn(start.elapsed(), max);
+            super::spin::learn(start.elapsed(), max, true);
             return msg;
         }
         std::hint::spin_loop();
     };
     link.listen_for_runner(false);
-    super::spin::learn(start.elapsed(), max);
+    super::spin::learn(start.elapsed(), max, false);
     msg
 }
 

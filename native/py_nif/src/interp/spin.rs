@@ -44,8 +44,8 @@ const WAKE_COST: u64 = 2_000;
 /// Waits a probe runs at least before it can end early (see `probe_lost`).
 const PROBE_MIN: u32 = 8;
 
-/// How much slower (besides twice as slow) a window of the chosen mode
-/// must be than the last one to have the other mode tried at once.
+/// How much slower (besides twice as slow) than the last calm window a
+/// window of the chosen mode must be to count as slow (`watch_for_change`).
 const SLOWER: u64 = 5_000;
 
 /// Windows in the chosen mode before the other is tried again, at first
@@ -67,6 +67,9 @@ struct Learned {
     /// The last window's mean wait (ns) in each mode.
     mean_polling: Option<u64>,
     mean_sleeping: Option<u64>,
+    /// The chosen mode's last calm window (ns), and the slow ones since.
+    calm: Option<u64>,
+    slow: u32,
     /// Windows left before the next probe, and the interval it was set to.
     until_probe: u32,
     probe_every: u32,
@@ -81,6 +84,8 @@ impl Learned {
         sum: 0,
         mean_polling: None,
         mean_sleeping: None,
+        calm: None,
+        slow: 0,
         until_probe: 1,
         probe_every: FIRST_PROBE,
     };
@@ -102,20 +107,39 @@ impl Learned {
         }
     }
 
+    /// After a window of the chosen mode: two in a row much slower than
+    /// the calm ones before them mean the machine changed (it got busy, or
+    /// quiet): the other mode is tried at once. One slow window is this
+    /// machine's noise, and probing on each would cost more than it finds.
+    fn watch_for_change(&mut self, mean: u64) {
+        match self.calm {
+            Some(calm) if mean > calm * 2 && mean > calm + SLOWER => {
+                self.slow += 1;
+                if self.slow >= 2 {
+                    self.until_probe = 1;
+                    self.slow = 0;
+                    // The new normal, if the other mode loses.
+                    self.calm = Some(mean);
+                }
+            }
+            _ => {
+                self.calm = Some(mean);
+                self.slow = 0;
+            }
+        }
+    }
+
     /// Ends a window: records its mean, picks the next window's mode.
     fn end_window(&mut self) {
         let mean = self.sum / u64::from(self.waits.max(1));
         let probing = self.polling != self.prefer_polling;
-        let last = if self.polling {
-            self.mean_polling.replace(mean)
+        if self.polling {
+            self.mean_polling = Some(mean);
         } else {
-            self.mean_sleeping.replace(mean)
-        };
-        if !probing && last.is_some_and(|last| mean > last * 2 && mean > last + SLOWER) {
-            // The chosen mode got much slower (the machine got busy, or
-            // quiet): try the other one at once.
-            self.until_probe = 1;
-            self.probe_every = FIRST_PROBE;
+            self.mean_sleeping = Some(mean);
+        }
+        if !probing {
+            self.watch_for_change(mean);
         }
         self.waits = 0;
         self.sum = 0;
@@ -128,6 +152,8 @@ impl Learned {
                 } else {
                     self.prefer_polling = better;
                     self.probe_every = FIRST_PROBE;
+                    self.calm = None;
+                    self.slow = 0;
                 }
             }
             self.until_probe = self.probe_every;

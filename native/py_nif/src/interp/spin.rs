@@ -20,7 +20,10 @@
 //!   [`WINDOW`] waits, polling in some and sleeping at once (no poll, no
 //!   yield) in others, and keeps the mode whose windows were shorter. It
 //!   tries the other mode again after [`FIRST_PROBE`] windows, and half as
-//!   often each time the other mode loses, so a settled choice costs little.
+//!   often each time the other mode loses, so a settled choice costs little;
+//!   two windows in a row much slower than before have it tried at once
+//!   (the machine changed). A wait that ended asleep counts [`WAKE_COST`]
+//!   more, for the wake-up its sender paid.
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -18,6 +18,26 @@ defmodule Py.IsolationTest do
 
   defp os_pid(ctx), do: Py.Context.eval!(ctx, "__import__('os').getpid()")
 
+  @tag timeout: 120_000
+  test "Py.Context.ensure_distributed/0 makes a plain node distributed, once (in a VM of its own)" do
+    script = """
+    {:ok, _} = Application.ensure_all_started(:py)
+    before = Node.alive?()
+    first = Py.Context.ensure_distributed()
+    name = node()
+    second = Py.Context.ensure_distributed()
+    IO.puts("result:" <> inspect({before, first, Node.alive?(), second, node() == name}))
+    IO.puts("name:" <> Atom.to_string(name))
+    IO.puts("cookie set:" <> inspect(Node.get_cookie() != :nocookie))
+    """
+
+    {output, status} = Py.Test.OwnVM.run(script)
+    assert status == 0, output
+    assert output =~ "result:{false, :ok, true, :ok, true}"
+    assert output =~ ~r/name:py_\d+@127\.0\.0\.1/
+    assert output =~ "cookie set:true"
+  end
+
   describe "an isolated context" do
     test "runs Python in another OS process, with the usual calls" do
       ctx = start_isolated!()

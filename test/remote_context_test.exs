@@ -9,7 +9,7 @@ defmodule Py.RemoteContextTest do
   import Py.Test.Wait
 
   setup do
-    :ok = Py.Isolated.Distribution.ensure()
+    :ok = Py.Context.ensure_distributed()
     %{node: start_peer()}
   end
 

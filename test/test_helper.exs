@@ -38,7 +38,7 @@ exclude = exclude ++ [:network, :notebook, :packaging]
 # seen as remote ones ("no connection to nonode@nohost" compiling a test
 # file, once in CI). So the node becomes distributed here, before any test
 # file loads, the way an isolated context would make it.
-:ok = Py.Isolated.Distribution.ensure()
+:ok = Py.Context.ensure_distributed()
 
 IO.puts("py test run: Python #{info.python_version} at #{info.executable}, mode #{info.mode}")
 ExUnit.start(exclude: exclude)

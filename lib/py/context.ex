@@ -171,6 +171,25 @@ defmodule Py.Context do
     :error, {:erpc, _} -> {:error, Py.Error.closed()}
   end
 
+  @doc """
+  Makes this node distributed if it is not, as isolated contexts
+  (`isolation: :os_process`) need: it gets a name of its own on loopback
+  (`py_<OS pid>@127.0.0.1`), epmd is started if none runs, and a random
+  cookie is set unless one was. A node that is already distributed is left
+  as it is. Returns `:ok`, or `{:error, message}` saying what failed.
+
+  Starting an isolated context does this by itself. Call it first where
+  the node must not turn distributed midway: in `test/test_helper.exs` of a
+  suite on Elixir 1.14, whose compiler, still compiling test files when an
+  isolated context starts, can fail with `no connection to nonode@nohost`.
+
+      # test/test_helper.exs
+      :ok = Py.Context.ensure_distributed()
+      ExUnit.start()
+  """
+  @spec ensure_distributed() :: :ok | {:error, String.t()}
+  defdelegate ensure_distributed(), to: Py.Isolated.Distribution, as: :ensure
+
   @doc "`Py.call/4` on this context."
   def call(context, module, function, args \\ [], opts \\ []),
     do: Py.call(module, function, args, [context: context] ++ opts)

@@ -5,7 +5,9 @@
 //! runner's event loop run between jobs (`idle_loop`), how long a
 //! waiting runner polls (`spin`), internal calls run beside a busy
 //! runner (`beside`), the envs jobs reuse (`env_pool`), and the changes
-//! each runner applies before its next job (`changes`).
+//! each runner applies before its next job (`changes`), and the freed
+//! CPython arenas kept for reuse (`arena_cache`).
+pub mod arena_cache;
 pub mod beside;
 pub mod changes;
 pub mod env_pool;

@@ -204,6 +204,7 @@ unsafe fn initialize(exe: &CStr) -> Result<(), String> {
     if ffi::PyStatus_Exception(status) != 0 {
         return Err(status_message("Py_InitializeFromConfig", &status));
     }
+    super::arena_cache::install();
     // Hand the GIL back; this thread re-attaches with its own thread state.
     ffi::PyEval_SaveThread();
     Ok(())

@@ -72,6 +72,54 @@ defmodule Py.ConversionTest do
     assert round_trip(%{}) == {%{}, "dict"}
   end
 
+  # A list's ints and floats take a shorter path than its other items
+  # (docs/architecture.md, "Conversion"): bools, int and float subclasses,
+  # ints past 64 bits and the float specials must still come out as their
+  # own kinds, in order.
+  test "list items of every numeric kind, mixed, keep their kind and order" do
+    code = """
+    import enum
+    class Level(enum.IntEnum):
+        HIGH = 7
+    class Money(float):
+        pass
+    [1, -2**63, 2**63 - 1, 2**63, -2**63 - 1, 2**70, True, False, 0,
+     1.5, -0.0, float('nan'), float('inf'), float('-inf'),
+     Level.HIGH, Money(2.5), None, "s", [3, 4.5]]
+    """
+
+    assert Py.eval(code) ==
+             {:ok,
+              [
+                1,
+                -9_223_372_036_854_775_808,
+                9_223_372_036_854_775_807,
+                9_223_372_036_854_775_808,
+                -9_223_372_036_854_775_809,
+                1_180_591_620_717_411_303_424,
+                true,
+                false,
+                0,
+                1.5,
+                -0.0,
+                :nan,
+                :infinity,
+                :neg_infinity,
+                7,
+                2.5,
+                nil,
+                "s",
+                [3, 4.5]
+              ]}
+
+    value = [1, -9_223_372_036_854_775_808, 2 ** 70, -(2 ** 70), 1.5, true, nil, "s", [2, 3.0]]
+
+    assert Py.eval("[type(x).__name__ for x in v]", %{v: value}) ==
+             {:ok, ~w(int int int int float bool NoneType str list)}
+
+    assert Py.eval("v", %{v: value}) == {:ok, value}
+  end
+
   test "maps with tuple keys" do
     map = %{{1, 2} => "a", {"x", {3}} => "b"}
     assert round_trip(map) == {map, "dict"}

@@ -141,7 +141,11 @@ fn str_to_term<'a>(py: Python<'_>, env: Env<'a>, s: &Bound<'_, PyString>) -> Job
 
 /// Built from the last item to the first, a cell at a time: no vector of
 /// terms in between (for a long list, that vector was fresh memory to fault
-/// in on every call).
+/// in on every call). An exact int that fits 64 bits or an exact float, the
+/// commonest items, is read through a borrowed pointer and made into a term
+/// here, with no reference taken and no call down the general path:
+/// converting it runs no Python code, so nothing can change the list
+/// meanwhile.
 fn list_to_term<'a>(
     py: Python<'_>,
     env: Env<'a>,
@@ -150,19 +154,70 @@ fn list_to_term<'a>(
     depth: usize,
 ) -> JobResult<Term<'a>> {
     let mut term = Term::list_new_empty(env);
-    let mut i = list.len();
-    while i > 0 {
-        i -= 1;
-        // A conversion can run Python code that shrinks the list: an index
-        // past its end is skipped.
-        let Ok(item) = list.get_item(i) else {
-            continue;
-        };
-        let head =
-            to_term_in(py, env, &item, owner, depth + 1).map_err(|e| e.at(|| format!("[{i}]")))?;
-        term = term.list_prepend(head);
+    let ptr = list.as_ptr();
+    // Items past the depth limit take the general path, which refuses them.
+    let items_deep = depth + 1 > MAX_DEPTH;
+    // SAFETY (the block): the GIL is held; `ptr` is a live list; an item is
+    // read only at an index below the list's current length.
+    unsafe {
+        let mut i = ffi::PyList_GET_SIZE(ptr);
+        while i > 0 {
+            i -= 1;
+            // A conversion can run Python code that shrinks the list: an
+            // index past its end is skipped.
+            if i >= ffi::PyList_GET_SIZE(ptr) {
+                continue;
+            }
+            let item = ffi::PyList_GET_ITEM(ptr, i);
+            let fast = if items_deep { None } else { scalar(env, item) };
+            let head = match fast {
+                Some(head) => head,
+                None => {
+                    let item = Bound::from_borrowed_ptr(py, item);
+                    to_term_in(py, env, &item, owner, depth + 1)
+                        .map_err(|e| e.at(|| format!("[{i}]")))?
+                }
+            };
+            term = Term::new(
+                env,
+                rustler::sys::enif_make_list_cell(env.as_c_arg(), head.as_c_arg(), term.as_c_arg()),
+            );
+        }
     }
     Ok(term)
+}
+
+/// An exact int that fits 64 bits or an exact float, as a term; `None` for
+/// anything else (which then takes the general path, where an error is
+/// also reported).
+///
+/// # Safety
+/// `obj` is a live object and the GIL is held.
+#[inline(always)]
+unsafe fn scalar<'a>(env: Env<'a>, obj: *mut ffi::PyObject) -> Option<Term<'a>> {
+    let ty = ffi::Py_TYPE(obj);
+    if ty == addr_of_mut!(ffi::PyLong_Type) {
+        return small_int(obj).map(|value| value.encode(env));
+    }
+    if ty == addr_of_mut!(ffi::PyFloat_Type) {
+        return Some(float_to_term(env, ffi::PyFloat_AS_DOUBLE(obj)));
+    }
+    None
+}
+
+/// The value of an exact int that fits 64 bits.
+///
+/// # Safety
+/// `obj` is a live exact int and the GIL is held.
+#[inline(always)]
+unsafe fn small_int(obj: *mut ffi::PyObject) -> Option<i64> {
+    let mut overflow: std::os::raw::c_int = 0;
+    let value = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+    if overflow != 0 || (value == -1 && !ffi::PyErr_Occurred().is_null()) {
+        // Left for the general path, which clears and reports it.
+        return None;
+    }
+    Some(value)
 }
 
 #[inline(never)]

@@ -18,9 +18,22 @@ pub fn to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound<
     }
     // One BEAM call decides a small integer, the commonest item of all.
     if let Ok(i) = term.decode::<i64>() {
-        // SAFETY: attached; a new reference or NULL with an exception set.
-        return Ok(unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(i))? });
+        return small_int_to_py(py, i);
     }
+    not_small_int_to_py(py, term, depth)
+}
+
+fn small_int_to_py(py: Python<'_>, i: i64) -> JobResult<Bound<'_, PyAny>> {
+    // SAFETY: attached; a new reference or NULL with an exception set.
+    Ok(unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(i))? })
+}
+
+/// `to_py` for a term that is no 64-bit integer.
+fn not_small_int_to_py<'py>(
+    py: Python<'py>,
+    term: Term,
+    depth: usize,
+) -> JobResult<Bound<'py, PyAny>> {
     match term.get_type() {
         TermType::Binary => binary_to_py(py, term),
         TermType::Float => float_to_py(py, term),
@@ -125,10 +138,18 @@ fn list_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound
     let list =
         unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len as ffi::Py_ssize_t))? };
     for (i, item) in iter.enumerate() {
-        let value = to_py(py, item, depth + 1).map_err(|e| e.at(|| format!("[{i}]")))?;
+        // A small integer, the commonest item, is decided here, without
+        // the call down the general path.
+        let value = match item.decode::<i64>() {
+            _ if depth + 1 > MAX_DEPTH => Err(too_deep()),
+            Ok(value) => small_int_to_py(py, value),
+            Err(_) => not_small_int_to_py(py, item, depth + 1),
+        }
+        .map_err(|e| e.at(|| format!("[{i}]")))?
+        .into_ptr();
         // SAFETY: `i < len` (the list's length was counted above); the slot
         // is empty, and SET_ITEM takes the reference.
-        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
+        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, value) };
     }
     Ok(list)
 }

@@ -30,6 +30,24 @@ defmodule Py.CallbackTest do
     assert_receive {:DOWN, ^ref, :process, ^pid, _}, 5_000
   end
 
+  test "a callback process ends with its dead caller even if its code took the caller's DOWN" do
+    test_pid = self()
+
+    Py.register_function(:swallow, fn ->
+      send(test_pid, {:serving, self()})
+      # Takes whatever comes first: the DOWN of the caller, killed meanwhile.
+      receive do
+        _ -> :ok
+      end
+    end)
+
+    caller = spawn(fn -> Py.eval("__import__('erlang').swallow()") end)
+    assert_receive {:serving, worker}, 5_000
+    ref = Process.monitor(worker)
+    Process.exit(caller, :kill)
+    assert_receive {:DOWN, ^ref, :process, ^worker, _}, 5_000
+  end
+
   test "arguments and results convert as everywhere else" do
     Py.register_function(:echo, fn x -> x end)
     value = %{"list" => [1, 2.5, nil], "tuple" => {1, "two"}, "set" => MapSet.new([1])}
@@ -154,6 +172,9 @@ defmodule Py.CallbackTest do
 
     assert {:error, %Py.Error{kind: :timeout}} =
              Py.Context.eval(ctx, "__import__('erlang').hang()", %{}, timeout: 300)
+
+    # Nothing of the call is left in the mailbox (its deadline timer either).
+    assert Process.info(self(), :messages) == {:messages, []}
 
     assert Py.Context.eval(ctx, "1 + 1") == {:ok, 2}
     assert Py.Context.eval(ctx, "__import__('erlang').double(5)") == {:ok, 10}

@@ -285,7 +285,8 @@ defmodule Py.Context do
       timeout: timeout,
       deadline: deadline,
       gl: group_leader,
-      forward: forward
+      forward: forward,
+      timer: nil
     }
 
     await(call, %{}, first_wait(timeout))
@@ -293,19 +294,29 @@ defmodule Py.Context do
 
   # `callbacks` are the processes running Elixir functions that the Python
   # code called (see Py.Callbacks), by monitor; they end with the call.
-  # `wait`: the ms to the deadline (the clock is read once per message).
-  defp await(call, callbacks), do: await(call, callbacks, remaining(call.deadline))
+  #
+  # The first wait is a `receive ... after` (a call with no callbacks or
+  # events waits once). After a call's first callback or event, the rest of
+  # its wait is timed by one timer for the whole call (`timer`, stopped on
+  # every way out): a receive's own timer, set and cancelled for each of
+  # thousands of callbacks, cost several percent of a callback's time.
+  defp await(%{timer: nil, deadline: deadline} = call, callbacks) when deadline != :infinity,
+    do: await(%{call | timer: Py.Deadline.start_timer(deadline)}, callbacks, :infinity)
 
-  defp await(%{mref: mref} = call, callbacks, wait) do
+  defp await(call, callbacks), do: await(call, callbacks, :infinity)
+
+  defp await(%{mref: mref, timer: timer} = call, callbacks, wait) do
     receive do
       # The job never ran: its context was retired (stuck) with it queued.
       {^mref, :not_queued, 0} ->
         Process.demonitor(mref, [:flush])
+        Py.Deadline.stop_timer(timer)
         stop_callbacks(callbacks)
         {:error, :not_queued}
 
       {^mref, result, io} ->
         Process.demonitor(mref, [:flush])
+        Py.Deadline.stop_timer(timer)
         stop_callbacks(callbacks)
         reply(call, result, io)
 
@@ -343,6 +354,7 @@ defmodule Py.Context do
         await(call, callbacks)
 
       {:DOWN, ^mref, _, _, _} ->
+        Py.Deadline.stop_timer(timer)
         stop_callbacks(callbacks)
 
         case Py.Native.cancel(call.job) do
@@ -350,6 +362,10 @@ defmodule Py.Context do
           {:cancelled, io} -> drop_late(call, io, Py.Error.closed())
           :sent -> receive_sent(call)
         end
+
+      {:timeout, ^timer, :py_deadline} ->
+        call = %{call | timer: nil}
+        if expired?(call.deadline), do: give_up(call, callbacks), else: await(call, callbacks)
     after
       wait ->
         if expired?(call.deadline), do: give_up(call, callbacks), else: await(call, callbacks)
@@ -385,6 +401,7 @@ defmodule Py.Context do
 
   defp give_up(%{mref: mref} = call, callbacks) do
     Process.demonitor(mref, [:flush])
+    Py.Deadline.stop_timer(call.timer)
     stop_callbacks(callbacks)
 
     case Py.Native.cancel(call.job) do

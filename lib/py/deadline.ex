@@ -22,6 +22,30 @@ defmodule Py.Deadline do
   def first_wait(:infinity), do: :infinity
   def first_wait(timeout), do: min(timeout, @max_after)
 
+  @doc """
+  A timer that sends `{:timeout, timer, :py_deadline}` to the calling
+  process at `deadline` (or when `after` could wait no longer; look at the
+  deadline then). Stop it with `stop_timer/1` on every way out.
+  """
+  def start_timer(deadline), do: :erlang.start_timer(remaining(deadline), self(), :py_deadline)
+
+  @doc """
+  Stops a timer of `start_timer/1` (`nil`: none). One that already fired
+  has its message in the mailbox or on the way: it is taken, so that no
+  stray message is left behind.
+  """
+  def stop_timer(nil), do: :ok
+
+  def stop_timer(timer) do
+    if :erlang.cancel_timer(timer) == false do
+      receive do
+        {:timeout, ^timer, :py_deadline} -> :ok
+      end
+    end
+
+    :ok
+  end
+
   @doc "Whether `deadline` has passed."
   def expired?(:infinity), do: false
   def expired?(deadline), do: now() >= deadline

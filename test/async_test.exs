@@ -114,6 +114,20 @@ defmodule Py.AsyncTest do
     assert Py.stream_eval("ticks(1000)") |> Enum.take(3) == [0, 1, 2]
   end
 
+  test "an object that is only async-iterable (__aiter__) streams too" do
+    :ok =
+      Py.exec("""
+      class Ticker:
+          def __init__(self, n):
+              self.n = n
+          def __aiter__(self):
+              return ticks(self.n)
+      """)
+
+    assert Py.stream_eval("Ticker(4)", %{}, chunk_size: 3) |> Enum.to_list() == [0, 1, 2, 3]
+    assert Py.stream_eval("Ticker(2)") |> Enum.to_list() == [0, 1]
+  end
+
   test "an await that times out lets the call go on and leaves nothing behind" do
     test = self()
     name = "async_test_gate_#{System.unique_integer([:positive])}"

@@ -73,6 +73,16 @@ defmodule Py.StreamTest do
     end
   end
 
+  test "streaming what is not iterable is a Python TypeError" do
+    assert_raise Py.Error, ~r/TypeError: 'int' object is not iterable/, fn ->
+      Py.stream_eval("42") |> Enum.to_list()
+    end
+
+    # A class with only __iter__ is iterable as in Python.
+    :ok = Py.exec("class Three:\n    def __iter__(self):\n        return iter([1, 2, 3])")
+    assert Py.stream_eval("Three()") |> Enum.to_list() == [1, 2, 3]
+  end
+
   test "a bad chunk size is refused" do
     assert_raise ArgumentError, ~r/chunk_size/, fn -> Py.stream_eval("[]", %{}, chunk_size: 0) end
   end

@@ -195,7 +195,7 @@ fn stream_start<'a, 'py>(
     } else {
         value
     };
-    let iterator = crate::builtins::erlang_attr(py, "_iterator")?.call1((value,))?;
+    let iterator = iterator_over(py, value)?;
     let (items, done) = chunk(py, env, ctx, &iterator, count)?;
     let iterator = if done {
         atoms::nil().encode(env)
@@ -355,6 +355,20 @@ fn is_awaitable(obj: &Bound<'_, PyAny>) -> bool {
 
 fn is_async_iterator(obj: &Bound<'_, PyAny>) -> bool {
     type_slot(obj, |a| a.am_anext.is_some())
+}
+
+/// An iterator or async iterator over `value`, as `erlang._iterator` makes
+/// one: decided by the type's slots, without that Python function (whose
+/// `hasattr` tests made and dropped two AttributeErrors, with formatted
+/// messages, for every plain iterable).
+fn iterator_over<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if is_async_iterator(&value) {
+        Ok(value)
+    } else if type_slot(&value, |a| a.am_aiter.is_some()) {
+        crate::builtins::erlang_attr(py, "_iterator")?.call1((value,))
+    } else {
+        Ok(value.try_iter()?.into_any())
+    }
 }
 
 fn type_slot(obj: &Bound<'_, PyAny>, check: impl Fn(&ffi::PyAsyncMethods) -> bool) -> bool {

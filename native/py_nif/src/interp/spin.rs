@@ -89,10 +89,7 @@ impl Learned {
         mean_sleeping: None,
         calm: None,
         slow: 0,
-        // Not after the first window: it holds the thread's first calls,
-        // slowed by warming up (code compiled, modules imported), and on a
-        // quiet machine sleeping beat it, then held for dozens of windows.
-        until_probe: FIRST_PROBE,
+        until_probe: 1,
         probe_every: FIRST_PROBE,
     };
 

@@ -1,7 +1,8 @@
 defmodule Py.Deadline do
   @moduledoc false
   # Deadlines of the waits for a call's reply (monotonic milliseconds, or
-  # :infinity), for `receive ... after`.
+  # :infinity), for `receive ... after`, and the one timer a call with
+  # callbacks waits under (`start_timer/1`, `stop_timer/1`).
 
   @doc "Now, in monotonic milliseconds."
   def now, do: :erlang.monotonic_time(:millisecond)

@@ -205,10 +205,11 @@ unsafe fn scalar<'a>(env: Env<'a>, obj: *mut ffi::PyObject) -> Option<Term<'a>> 
     None
 }
 
-/// The value of an exact int that fits 64 bits.
+/// The value of an int (or int subclass) that fits 64 bits; `None` past
+/// 64 bits, with any error left set for the caller to clear.
 ///
 /// # Safety
-/// `obj` is a live exact int and the GIL is held.
+/// `obj` is a live int and the GIL is held.
 #[inline(always)]
 unsafe fn small_int(obj: *mut ffi::PyObject) -> Option<i64> {
     let mut overflow: std::os::raw::c_int = 0;
@@ -258,10 +259,8 @@ fn float_to_term(env: Env, f: f64) -> Term {
 }
 
 fn int_to_term<'a>(env: Env<'a>, i: &Bound<'_, PyInt>) -> JobResult<Term<'a>> {
-    let mut overflow: std::os::raw::c_int = 0;
     // SAFETY: `i` is a live int and the GIL is held.
-    let value = unsafe { ffi::PyLong_AsLongLongAndOverflow(i.as_ptr(), &mut overflow) };
-    if overflow == 0 && !(value == -1 && PyErr::occurred(i.py())) {
+    if let Some(value) = unsafe { small_int(i.as_ptr()) } {
         return Ok(value.encode(env));
     }
     let py = i.py();

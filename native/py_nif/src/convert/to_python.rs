@@ -137,11 +137,12 @@ fn list_to_py<'py>(py: Python<'py>, term: Term, depth: usize) -> JobResult<Bound
     // SAFETY: attached; a new list of `len` empty slots, owned here.
     let list =
         unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len as ffi::Py_ssize_t))? };
+    let items_deep = depth + 1 > MAX_DEPTH;
     for (i, item) in iter.enumerate() {
         // A small integer, the commonest item, is decided here, without
         // the call down the general path.
         let value = match item.decode::<i64>() {
-            _ if depth + 1 > MAX_DEPTH => Err(too_deep()),
+            _ if items_deep => Err(too_deep()),
             Ok(value) => small_int_to_py(py, value),
             Err(_) => not_small_int_to_py(py, item, depth + 1),
         }

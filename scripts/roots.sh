@@ -51,6 +51,26 @@ root_remove() {
   rm -rf --one-file-system "$dir"
 }
 
+# root_host_install COMMAND: installs the host's Debian package of that name
+# when the command is missing. scripts/test.sh sets its roots up at the
+# same time, and on a fresh machine each would install debootstrap: one at
+# a time (flock), each waiting for dpkg's lock (another apt-get may hold it)
+# rather than failing at once, so no lane is skipped for that.
+root_host_install() {
+  local package=$1
+  command -v "$package" >/dev/null 2>&1 && return 0
+  mkdir -p "$ROOTS_DIR"
+  (
+    flock 9
+    # Installed by the setup this one waited for.
+    command -v "$package" >/dev/null 2>&1 && exit 0
+    local apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "$package" ||
+      { "${apt[@]}" update -qq &&
+        DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "$package"; }
+  ) 9>"$ROOTS_DIR/.host-apt.lock"
+}
+
 # root_ensure NAME SUITE PACKAGE...: makes or updates the root; quick when it
 # is already there. Its output goes to .roots/NAME.log.
 root_ensure() {
@@ -65,12 +85,8 @@ root_ensure() {
   : >"$log"
   if [ ! -f "$stamp" ] || [ "$(cut -d' ' -f1 "$stamp")" != "$suite" ]; then
     root_say "making the Debian $suite root .roots/$name (debootstrap; log in .roots/$name.log)"
-    if ! command -v debootstrap >/dev/null 2>&1; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1 ||
-        { apt-get update -qq >>"$log" 2>&1 &&
-          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1; } ||
-        { echo "cannot install debootstrap (see $log)"; return 1; }
-    fi
+    root_host_install debootstrap >>"$log" 2>&1 ||
+      { echo "cannot install debootstrap (see $log)"; return 1; }
     root_remove "$name" || return 1
     rm -rf --one-file-system "$dir.new"
     debootstrap --variant=minbase "$suite" "$dir.new" "$DEBIAN_MIRROR" >>"$log" 2>&1 ||

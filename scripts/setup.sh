@@ -12,8 +12,8 @@ if ! command -v mix >/dev/null 2>&1; then
   say "installing Elixir and Erlang from Debian (mix is missing)"
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq elixir erlang-dev >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq elixir erlang-dev >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -5,13 +5,18 @@
 #   KIND exit-check: test/exit_check.sh ARGS (the VM stops with calls in flight)
 # PY_PARALLEL=1 builds the parallel pool in; PY_PROD_CHECK=1 compiles for
 # prod first (see prod_check); LANE_BUILD names another lane
-# whose build path to use (the exit check reuses its test lane's). Appends one line
+# whose build path to use (the exit check reuses its test lane's);
+# PY_LANE_CARGO_TARGET, the cargo target dir. Appends one line
 # "NAME|Elixir X|OTP Y|Python Z|mode|result" to $PY_LANE_RESULTS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 kind=$1 name=$2 python=$3
 shift 3
 export MIX_ENV=test PY_PYTHON="$python" MIX_BUILD_PATH="$PWD/_build/test-${LANE_BUILD:-$name}"
+# One cargo target dir for the lanes of one machine or root (test.sh passes
+# the root's): a lane then rebuilds only pyo3 and the crate for its Python,
+# not every dependency, and a prod check after its test build none of it.
+export CARGO_TARGET_DIR="${PY_LANE_CARGO_TARGET:-$PWD/_build/cargo-host}"
 
 mode=worker
 [ "${PY_PARALLEL:-}" = 1 ] && mode=parallel

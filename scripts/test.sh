@@ -65,7 +65,8 @@ root_lane() {
     return 0
   fi
   root_exec "$root" env PY_PARALLEL="${PY_PARALLEL:-}" PY_LANE_RESULTS="$PY_LANE_RESULTS" \
-    PY_LANE_FAILURES="$PY_LANE_FAILURES" PY_PROD_CHECK="${PY_PROD_CHECK:-}" LANE_BUILD="${LANE_BUILD:-}" bash scripts/lane.sh "$@" || true
+    PY_LANE_FAILURES="$PY_LANE_FAILURES" PY_PROD_CHECK="${PY_PROD_CHECK:-}" LANE_BUILD="${LANE_BUILD:-}" \
+    PY_LANE_CARGO_TARGET="$PWD/_build/cargo-$root" bash scripts/lane.sh "$@" || true
 }
 
 # Roots are set up in the background while the host lanes run.

@@ -270,7 +270,11 @@ defmodule Py.PackagingTest do
 
   # ------------------------------------------------------------------ helpers
 
-  defp target_dir, do: Path.join(Mix.Project.build_path(), "py_native/target")
+  # Where this lane's NIF was built (scripts/lane.sh shares one per stack).
+  defp target_dir,
+    do:
+      System.get_env("CARGO_TARGET_DIR") ||
+        Path.join(Mix.Project.build_path(), "py_native/target")
 
   # The environment of a child VM: no cargo on PATH, a private HOME, the test's
   # checksum file, nothing inherited from this lane's build settings.

@@ -22,6 +22,7 @@
 use crate::atoms;
 use crate::convert::{to_py, to_term};
 use crate::error::{Failure, JobResult};
+use crate::interp::leftovers;
 use crate::object;
 use crate::worker::{Namespace, Runner};
 use pyo3::ffi;
@@ -154,7 +155,13 @@ fn call_value<'py>(
     };
     let args = args_tuple(py, args)?;
     let kwargs = kwargs_dict(py, kwargs)?;
-    Ok(callable.call(args, kwargs.as_ref())?)
+    let result = callable.call(&args, kwargs.as_ref());
+    // Freed after the reply (see `leftovers`).
+    leftovers::keep(args.into_any());
+    if let Some(kwargs) = kwargs {
+        leftovers::keep(kwargs.into_any());
+    }
+    Ok(result?)
 }
 
 /// `{:stream_start, call_or_eval, count}`: runs the request, takes an
@@ -296,7 +303,9 @@ pub fn execute<'a, 'py>(
         }
         [_, target, name, args, kwargs, ret] if tag == atoms::call() => {
             let result = call_value(py, namespace, cache, *target, *name, *args, *kwargs)?;
-            respond(py, env, ctx, &result, *ret)
+            let reply = respond(py, env, ctx, &result, *ret);
+            leftovers::keep(result);
+            reply
         }
         [_, code, bindings, ret] if tag == atoms::eval() => {
             // Code that is not one expression runs as a cell.
@@ -304,8 +313,12 @@ pub fn execute<'a, 'py>(
                 return cell(py, env, ctx, namespace, *code, *bindings, *ret, false);
             };
             let globals = with_bindings(py, &namespace.dict(py)?, *bindings)?;
-            let result = run_code(py, &compiled, &globals)?;
-            respond(py, env, ctx, &result, *ret)
+            let result = run_code(py, &compiled, &globals);
+            leftovers::keep(globals.into_any());
+            let result = result?;
+            let reply = respond(py, env, ctx, &result, *ret);
+            leftovers::keep(result);
+            reply
         }
         [_, code, bindings, ret, assigned] if tag == atoms::cell() => {
             let assigned = assigned.decode::<bool>().unwrap_or(false);

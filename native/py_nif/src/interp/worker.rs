@@ -593,6 +593,7 @@ impl Runner {
             job.identity.clone(),
         );
         LAST_LINKED.with(|last| last.set(job.link.is_some()));
+        let kept_from = super::leftovers::mark();
         let wrapped_before = crate::object::wrapped();
         let events_before = crate::observe::events_sent();
         let reply = catch_unwind(AssertUnwindSafe(|| {
@@ -625,6 +626,8 @@ impl Runner {
         // After the answer, which the caller is woken by; still under the
         // GIL, and before the next job.
         self.end_job(py, job.state.id, outer_job, outer_context);
+        // What the job kept is freed now, with its caller on its way.
+        super::leftovers::release(py, kept_from);
     }
 
     /// A job's end on its runner: it leaves `running`, the outer job's ids

@@ -84,7 +84,7 @@ defmodule Py.Callbacks do
   # A callback from an isolated or remote context (`Py.Isolated.Call`) is
   # answered with a message to the process there that waits for it.
   defp reply({:forward, to, token}, result), do: send(to, {:py_callback_result, token, result})
-  defp reply(handle, result), do: Py.Native.callback_reply(handle, result)
+  defp reply(handle, result), do: Py.Native.Large.callback_reply(handle, result)
 
   @doc false
   # The answer for a callback whose process exited (any reason but

@@ -104,7 +104,7 @@ defmodule Py.Channel do
       {:error, :closed}
   """
   @spec send(t, term) :: :ok | {:error, :full | :closed}
-  def send(%__MODULE__{ref: ref}, term), do: Py.Native.channel_send(ref, term)
+  def send(%__MODULE__{ref: ref}, term), do: Py.Native.Large.channel_send(ref, term)
 
   def send(other, _term), do: raise(ArgumentError, not_a_channel(other))
 

@@ -255,7 +255,7 @@ defmodule Py.Context do
     # caller it forwards to.
     identity = if forward, do: elem(forward, 0)
 
-    case Py.Native.submit(ref, namespace, mref, group_leader, request, identity) do
+    case Py.Native.Large.submit(ref, namespace, mref, group_leader, request, identity) do
       {:ok, job} ->
         await_reply(mref, job, timeout, group_leader, forward)
 
@@ -327,7 +327,7 @@ defmodule Py.Context do
       # py's own functions for Python (erlang.state_*, whereis, ...):
       # served here, at once (or forwarded to the caller on the origin).
       {^mref, :callback, handle, {:internal, name}, args} when call.forward == nil ->
-        Py.Native.callback_reply(handle, Py.Internal.serve(name, args))
+        Py.Native.Large.callback_reply(handle, Py.Internal.serve(name, args))
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} when call.forward != nil ->
@@ -338,7 +338,7 @@ defmodule Py.Context do
 
       {:py_callback_result, token, result} when is_map_key(callbacks, token) ->
         {{:forwarded, handle, _name}, callbacks} = Map.pop(callbacks, token)
-        Py.Native.callback_reply(handle, result)
+        Py.Native.Large.callback_reply(handle, result)
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} ->

@@ -28,7 +28,7 @@ defmodule Py.EventSink do
 
   # erlang.state_* from a Python thread outside any call; the thread waits.
   def handle_info({:py_state, handle, name, args}, state) do
-    Py.Native.thread_reply(handle, Py.Internal.serve(name, args))
+    Py.Native.Large.thread_reply(handle, Py.Internal.serve(name, args))
     {:noreply, state}
   end
 
@@ -39,7 +39,7 @@ defmodule Py.EventSink do
   def handle_info({:py_thread_call, handle, name, args, group_leader}, state) do
     spawn(fn ->
       if is_pid(group_leader), do: Process.group_leader(self(), group_leader)
-      Py.Native.thread_reply(handle, Py.Callbacks.run_for_thread(name, args))
+      Py.Native.Large.thread_reply(handle, Py.Callbacks.run_for_thread(name, args))
     end)
 
     {:noreply, state}

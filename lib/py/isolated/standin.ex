@@ -65,7 +65,7 @@ defmodule Py.Isolated.Standin do
 
       {:py_callback_result, token, result} when is_map_key(state.callbacks, token) ->
         {handle, callbacks} = Map.pop(state.callbacks, token)
-        Py.Native.callback_reply(handle, result)
+        Py.Native.Large.callback_reply(handle, result)
         loop(%{state | callbacks: callbacks})
 
       {{tag, from}, :py_event, kind, payload} when is_pid(from) ->

@@ -46,7 +46,7 @@ defmodule Py.Object.Owner do
   # it is for a request run on a context.
   defp submit(ref, tag, group_leader, request) do
     if is_reference(ref) do
-      Py.Native.submit_to_owner(ref, tag, group_leader, request)
+      Py.Native.Large.submit_to_owner(ref, tag, group_leader, request)
     else
       {:error, not_live()}
     end

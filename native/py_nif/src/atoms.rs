@@ -10,6 +10,7 @@ rustler::atoms! {
     pending,
     busy,
     too_large,
+    large,
     error,
     nil,
     r#true = "true",

@@ -2,6 +2,7 @@
 //! happens on threads this library owns (see `worker` and `runtime`).
 mod atoms;
 mod convert;
+mod copy_cost;
 mod erlang;
 mod error;
 mod interp;
@@ -173,9 +174,36 @@ fn namespace_new(env: Env, ctx: ResourceArc<ContextRes>) -> Term {
 }
 
 /// Queues `request` on the context. The reply arrives as
-/// `{reply_ref, result, io_requests}`.
+/// `{reply_ref, result, io_requests}`. A request too large to copy on a
+/// scheduler thread is not queued: `:large` (see `copy_cost`), and the
+/// caller repeats it with `submit_large`.
 #[rustler::nif]
 fn submit<'a>(
+    env: Env<'a>,
+    ctx: ResourceArc<ContextRes>,
+    namespace: Option<ResourceArc<NamespaceRes>>,
+    reply_ref: Term<'a>,
+    group_leader: LocalPid,
+    request: Term<'a>,
+    identity: Term<'a>,
+) -> Term<'a> {
+    if !copy_cost::cheap(request) {
+        return atoms::large().encode(env);
+    }
+    queue(
+        env,
+        &ctx.0,
+        namespace,
+        reply_ref,
+        group_leader,
+        request,
+        Some(identity),
+    )
+}
+
+/// `submit` of a large request, copied on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn submit_large<'a>(
     env: Env<'a>,
     ctx: ResourceArc<ContextRes>,
     namespace: Option<ResourceArc<NamespaceRes>>,
@@ -197,11 +225,36 @@ fn submit<'a>(
 
 /// Queues `request` on the thread that owns `object` (its interpreter),
 /// outside any context's namespace: for `repr` and the like on a handle from
-/// anywhere. Replies like `submit`.
+/// anywhere. Replies like `submit`, `:large` included.
 #[rustler::nif]
 fn submit_to_owner<'a>(
     env: Env<'a>,
     object: ResourceArc<object::ObjectRes>,
+    reply_ref: Term<'a>,
+    group_leader: LocalPid,
+    request: Term<'a>,
+) -> Term<'a> {
+    if !copy_cost::cheap(request) {
+        return atoms::large().encode(env);
+    }
+    queue_on_owner(env, &object, reply_ref, group_leader, request)
+}
+
+/// `submit_to_owner` of a large request, copied on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn submit_to_owner_large<'a>(
+    env: Env<'a>,
+    object: ResourceArc<object::ObjectRes>,
+    reply_ref: Term<'a>,
+    group_leader: LocalPid,
+    request: Term<'a>,
+) -> Term<'a> {
+    queue_on_owner(env, &object, reply_ref, group_leader, request)
+}
+
+fn queue_on_owner<'a>(
+    env: Env<'a>,
+    object: &object::ObjectRes,
     reply_ref: Term<'a>,
     group_leader: LocalPid,
     request: Term<'a>,
@@ -276,8 +329,20 @@ fn callback_unregister(name: String) -> rustler::Atom {
 }
 
 /// The answer to a callback: `{:ok, value}` or `{:error, message}`.
+/// `:large` (nothing sent) when it is too large to copy here: repeat it
+/// with `callback_reply_large`.
 #[rustler::nif]
 fn callback_reply(handle: ResourceArc<callback::CallbackRes>, result: Term) -> rustler::Atom {
+    if !copy_cost::cheap(result) {
+        return atoms::large();
+    }
+    callback::reply(&handle, result);
+    atoms::ok()
+}
+
+/// `callback_reply` of a large answer, copied on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn callback_reply_large(handle: ResourceArc<callback::CallbackRes>, result: Term) -> rustler::Atom {
     callback::reply(&handle, result);
     atoms::ok()
 }
@@ -359,8 +424,22 @@ fn sink_set(pid: Option<LocalPid>) -> rustler::Atom {
 
 /// The event sink's answer to an `erlang.state_*` call from a thread
 /// outside any call: `{:ok, value}` or `{:error, message}`.
+/// `:large` as `callback_reply`.
 #[rustler::nif]
 fn thread_reply(handle: ResourceArc<callback::ThreadReplyRes>, result: Term) -> rustler::Atom {
+    if !copy_cost::cheap(result) {
+        return atoms::large();
+    }
+    callback::thread_reply(&handle, result);
+    atoms::ok()
+}
+
+/// `thread_reply` of a large answer, copied on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn thread_reply_large(
+    handle: ResourceArc<callback::ThreadReplyRes>,
+    result: Term,
+) -> rustler::Atom {
     callback::thread_reply(&handle, result);
     atoms::ok()
 }
@@ -379,13 +458,32 @@ fn channel_new(env: Env, capacity: usize) -> Term {
     (atoms::ok(), channel).encode(env)
 }
 
-/// `:ok`, `{:error, :full}` or `{:error, :closed}`.
+/// `:ok`, `{:error, :full}` or `{:error, :closed}`; `:large` (nothing
+/// sent) for a term too large to copy here: repeat it with
+/// `channel_send_large`.
 #[rustler::nif]
 fn channel_send<'a>(
     env: Env<'a>,
     ch: ResourceArc<channel::ChannelRes>,
     term: Term<'a>,
 ) -> Term<'a> {
+    if !copy_cost::cheap(term) {
+        return atoms::large().encode(env);
+    }
+    channel_send_now(env, &ch, term)
+}
+
+/// `channel_send` of a large term, copied on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn channel_send_large<'a>(
+    env: Env<'a>,
+    ch: ResourceArc<channel::ChannelRes>,
+    term: Term<'a>,
+) -> Term<'a> {
+    channel_send_now(env, &ch, term)
+}
+
+fn channel_send_now<'a>(env: Env<'a>, ch: &channel::ChannelRes, term: Term<'a>) -> Term<'a> {
     match channel::send(&ch.0, term) {
         Ok(()) => atoms::ok().encode(env),
         Err(channel::SendError::Full) => (atoms::error(), atoms::full()).encode(env),

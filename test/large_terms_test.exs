@@ -26,7 +26,7 @@ defmodule Py.LargeTermsTest do
         [1 | 2],
         List.to_tuple(Enum.to_list(1..1_000)),
         Enum.reduce(1..40, :leaf, &[&2, &1]),
-        {self(), make_ref(), fn -> :ok end, 1.5, 2 ** 100}
+        {self(), make_ref(), 1.5, -(2 ** 63), 2 ** 63 - 1}
       ]
 
       for term <- small do
@@ -41,7 +41,10 @@ defmodule Py.LargeTermsTest do
         Map.new(1..10_000, &{&1, &1}),
         List.to_tuple(@large),
         Enum.map(1..10_000, &"item #{&1}"),
-        Enum.reduce(1..1_000, :leaf, &[&2, &1])
+        Enum.reduce(1..1_000, :leaf, &[&2, &1]),
+        # Sizes the walk cannot see.
+        [1, 2 ** 64],
+        {:ok, fn -> :ok end}
       ]
 
       for term <- large do

@@ -4,11 +4,13 @@
 //! env of their own (`enif_make_copy`) by the NIF that receives them, and
 //! that copy cannot yield: a 1,000,000-integer list took 11-18 ms, far past
 //! the millisecond a NIF may hold a scheduler. So those NIFs first walk the
-//! term, counting about the words a copy makes, and stop at `BUDGET`. A term
-//! past it (or nested deeper than `DEPTH`) is not copied there: the NIF
-//! answers `:large` and its caller repeats the call on a dirty scheduler
-//! (the `*_large` NIFs, `Py.Native.Large`). Walking costs at most `BUDGET`
-//! steps; a short call's request is about fifteen NIF API calls.
+//! term, counting about the words a copy makes, and stop at `BUDGET`. A
+//! term past it (or nested deeper than `DEPTH`, or holding an integer past
+//! 64 bits or a fun, whose sizes the walk cannot see) is not copied there:
+//! the NIF answers `:large` and its caller repeats the call on a dirty
+//! scheduler (the `*_large` NIFs, `Py.Native.Large`). Walking costs at
+//! most `BUDGET` steps; a short call's request is about fifteen NIF API
+//! calls.
 use rustler::sys::{enif_get_tuple, ErlNifTerm};
 use rustler::{Binary, MapIterator, Term, TermType};
 
@@ -39,7 +41,12 @@ fn fits(term: Term, left: &mut isize, depth: usize) -> bool {
         return false;
     }
     match term.get_type() {
-        TermType::Atom | TermType::Integer => *left -= 1,
+        TermType::Atom => *left -= 1,
+        // An integer past 64 bits can be any size, and its size cannot be
+        // read without decoding it: it is taken for large, as is a fun,
+        // whose environment can hold anything.
+        TermType::Integer if term.decode::<i64>().is_ok() => *left -= 1,
+        TermType::Integer | TermType::Fun => return false,
         TermType::Float => *left -= 3,
         TermType::List => return list_fits(term, left, depth),
         TermType::Tuple => {
@@ -76,8 +83,7 @@ fn fits(term: Term, left: &mut isize, depth: usize) -> bool {
                 _ => 8,
             }
         }
-        // Pids, references, ports and funs: a few words each (a fun's
-        // environment is not looked into).
+        // Pids, references and ports: a few words each.
         _ => *left -= 8,
     }
     *left >= 0

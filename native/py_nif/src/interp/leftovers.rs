@@ -25,16 +25,20 @@ pub fn mark() -> usize {
     KEPT.with(|kept| kept.borrow().len())
 }
 
-/// Frees what was kept since `mark`. The objects leave the list before they
-/// are freed: a `__del__` may start a nested job, which keeps and frees its
-/// own.
+/// Frees what was kept since `mark`, the last kept first. Each object
+/// leaves the list before it is freed, with the list not borrowed: a
+/// `__del__` may start a nested job, which keeps and frees its own. Taken
+/// one at a time, so the list keeps its capacity and a job allocates
+/// nothing here.
 pub fn release(py: Python<'_>, mark: usize) {
-    let freed = KEPT.with(|kept| {
+    while let Some(obj) = KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
-        let from = mark.min(kept.len());
-        kept.split_off(from)
-    });
-    for obj in freed {
+        if kept.len() > mark {
+            kept.pop()
+        } else {
+            None
+        }
+    }) {
         drop(obj.into_bound(py));
     }
 }

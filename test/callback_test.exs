@@ -250,6 +250,18 @@ defmodule Py.CallbackTest do
       assert Py.eval("__import__('erlang').double(4)") == {:ok, 8}
     end
 
+    test "Process.exit(self(), :normal) inside the function, first or later in a call" do
+      Py.register_function(:quit, fn -> Process.exit(self(), :normal) end)
+      assert {:ok, message} = caught("catch_exit(erlang.quit)")
+      assert message =~ "quit"
+      assert message =~ "normal"
+
+      # The later one was sent straight to the process that ran the first.
+      assert {:ok, [8, message]} = caught("[erlang.double(4), catch_exit(erlang.quit)]")
+      assert message =~ "quit"
+      assert Py.eval("erlang.double(4)") == {:ok, 8}
+    end
+
     test "a linked process crashing, with a caller that traps exits" do
       Process.flag(:trap_exit, true)
 
@@ -284,6 +296,39 @@ defmodule Py.CallbackTest do
       assert {:ok, message} = Py.Context.eval(ctx, "erlang.outer()")
       assert message =~ "killed"
     end
+  end
+
+  test "a call's later callbacks go straight to the process that ran its first" do
+    test = self()
+
+    # During the first callback the test suspends the calling process: the
+    # second one can only reach its process if it does not go through the
+    # caller.
+    Py.register_function(:suspend_caller, fn caller ->
+      send(test, {:suspend, caller, self()})
+
+      receive do
+        :suspended -> :ok
+      end
+    end)
+
+    Py.register_function(:report, fn ->
+      send(test, :second_callback_ran)
+      :ok
+    end)
+
+    spawn(fn ->
+      erlang = "__import__('erlang')"
+      code = "[#{erlang}.suspend_caller(#{erlang}.self()), #{erlang}.report()]"
+      send(test, {:result, Py.eval(code)})
+    end)
+
+    assert_receive {:suspend, caller, callback_process}, 5_000
+    true = :erlang.suspend_process(caller)
+    send(callback_process, :suspended)
+    assert_receive :second_callback_ran, 5_000
+    true = :erlang.resume_process(caller)
+    assert_receive {:result, {:ok, ["ok", "ok"]}}, 5_000
   end
 
   test "unregister_function removes a name" do

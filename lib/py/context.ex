@@ -286,7 +286,10 @@ defmodule Py.Context do
       deadline: deadline,
       gl: group_leader,
       forward: forward,
-      timer: nil
+      timer: nil,
+      # The monitor of the callback process the job sends its callbacks to
+      # directly (see run_callback/5).
+      routed: nil
     }
 
     await(call, %{}, first_wait(timeout))
@@ -342,16 +345,17 @@ defmodule Py.Context do
         await(call, callbacks)
 
       {^mref, :callback, handle, name, args} ->
-        await(call, run_callback(callbacks, handle, name, args))
+        {call, callbacks} = run_callback(call, callbacks, handle, name, args)
+        await(call, callbacks)
 
       {:DOWN, cb_ref, :process, _, reason} when is_map_key(callbacks, cb_ref) ->
         {{_pid, handle, name}, callbacks} = Map.pop(callbacks, cb_ref)
 
         # (A process that served callbacks before may die between them.)
-        if reason != :normal and not Py.Native.callback_answered(handle),
+        if not Py.Native.callback_answered(handle),
           do: Py.Callbacks.exited(handle, name, reason)
 
-        await(call, callbacks)
+        await(unroute(call, cb_ref, reason), callbacks)
 
       {:DOWN, ^mref, _, _, _} ->
         Py.Deadline.stop_timer(timer)
@@ -374,18 +378,40 @@ defmodule Py.Context do
 
   # A callback process whose last callback was answered serves this one;
   # else a new one starts (callbacks that Python makes at once, from
-  # threads or gathered coroutines, run at once).
-  defp run_callback(callbacks, handle, name, args) do
+  # threads or gathered coroutines, run at once). The first one started
+  # gets the call's later callbacks straight from the runner
+  # (`callback_route`): this process then only watches it.
+  defp run_callback(call, callbacks, handle, name, args) do
     case free_worker(:maps.next(:maps.iterator(callbacks))) do
       {cb_ref, pid} ->
         Py.Callbacks.run_next(pid, handle, name, args)
-        Map.put(callbacks, cb_ref, {pid, handle, name})
+        {call, Map.put(callbacks, cb_ref, {pid, handle, name})}
 
       nil ->
         {pid, cb_ref} = Py.Callbacks.start_worker(handle, name, args)
-        Map.put(callbacks, cb_ref, {pid, handle, name})
+        callbacks = Map.put(callbacks, cb_ref, {pid, handle, name})
+
+        if call.routed == nil do
+          Py.Native.callback_route(call.job, pid)
+          {%{call | routed: cb_ref}, callbacks}
+        else
+          {call, callbacks}
+        end
     end
   end
+
+  # The process callbacks were routed to has died: later ones come here
+  # again, and the one it had been sent and not answered is answered for.
+  defp unroute(%{routed: cb_ref} = call, cb_ref, reason) do
+    case Py.Native.callback_unroute(call.job) do
+      {handle, name} -> Py.Callbacks.exited(handle, name, reason)
+      nil -> :ok
+    end
+
+    %{call | routed: nil}
+  end
+
+  defp unroute(call, _cb_ref, _reason), do: call
 
   # The first callback process whose last callback was answered (walked
   # by hand: this runs for every callback).

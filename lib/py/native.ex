@@ -50,6 +50,8 @@ defmodule Py.Native do
   def callback_reply(_handle, _result), do: err()
   def callback_reply_large(_handle, _result), do: err()
   def callback_answered(_handle), do: err()
+  def callback_route(_job, _worker), do: err()
+  def callback_unroute(_job), do: err()
   def live_objects, do: err()
   def await_live_objects(_limit, _timeout_ms), do: err()
   def venv_set(_spec), do: err()

@@ -59,6 +59,7 @@ rustler::atoms! {
     py_send,
     py_state,
     py_thread_call,
+    py_callback,
     py_output,
     cell,
     keep_exception,

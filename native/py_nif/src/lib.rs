@@ -15,7 +15,7 @@ mod request;
 mod venv;
 
 // The crate's paths name these modules directly (`crate::worker`, ...).
-use erlang::{blocking, buffer, builtins, callback, channel, io, observe, threads};
+use erlang::{blocking, buffer, builtins, callback, callback_route, channel, io, observe, threads};
 #[cfg(all(feature = "parallel", Py_3_12))]
 use interp::slot;
 use interp::{runtime, worker};
@@ -351,6 +351,24 @@ fn callback_reply_large(handle: ResourceArc<callback::CallbackRes>, result: Term
 #[rustler::nif]
 fn callback_answered(handle: ResourceArc<callback::CallbackRes>) -> bool {
     handle.answered()
+}
+
+/// Sends the job's later callbacks straight to `worker`, the process its
+/// caller started for them (`erlang/callback_route.rs`).
+#[rustler::nif]
+fn callback_route(job: ResourceArc<JobRes>, worker: LocalPid) -> rustler::Atom {
+    job.0.callback_route.set(worker);
+    atoms::ok()
+}
+
+/// Takes the job's callback route back (its process died): `{handle, name}`
+/// of the callback it had been sent and not answered, or `nil`.
+#[rustler::nif]
+fn callback_unroute(env: Env, job: ResourceArc<JobRes>) -> Term {
+    match job.0.callback_route.take() {
+        Some((handle, name)) => (handle, name).encode(env),
+        None => atoms::nil().encode(env),
+    }
 }
 
 /// Number of `%Py.Object{}` handles alive.

@@ -6,7 +6,9 @@
 //! in a process of its own); the answer comes back through
 //! `callback_reply/2` as a message on this runner's queue. While it waits,
 //! the runner keeps serving its queue, so Elixir code in the callback can
-//! call Python again on the same context, to any depth.
+//! call Python again on the same context, to any depth. Once the caller
+//! has started that process, the call's later callbacks go to it directly,
+//! as `{:py_callback, handle, name, args}` (`callback_route`).
 use crate::atoms;
 use crate::builtins::{self, builtin};
 use crate::convert::{to_py, to_term_in};
@@ -140,24 +142,40 @@ fn call(
         // Not to a caller that has cancelled (it would be a stray message);
         // the wait below then ends at once with erlang.Interrupted.
         let sent = state.send_to_caller(false, || {
-            converted
-                .send_and_clear(&frame.caller, |env| {
-                    let args = saved.load(env);
-                    let target = if internal {
-                        (atoms::internal(), name.as_str()).encode(env)
-                    } else {
-                        name.as_str().encode(env)
-                    };
-                    (
-                        io::reply_ref_in(frame, env),
-                        atoms::callback(),
-                        handle.encode(env),
-                        target,
-                        args,
-                    )
-                        .encode(env)
-                })
-                .is_ok()
+            // Once the caller started a process for the call's callbacks,
+            // straight to it (see `callback_route`).
+            let routed = !internal
+                && state.callback_route.send(&handle, &name, |worker| {
+                    let _ = converted.send_and_clear(worker, |env| {
+                        let args = saved.load(env);
+                        (
+                            atoms::py_callback(),
+                            handle.encode(env),
+                            name.as_str(),
+                            args,
+                        )
+                            .encode(env)
+                    });
+                });
+            routed
+                || converted
+                    .send_and_clear(&frame.caller, |env| {
+                        let args = saved.load(env);
+                        let target = if internal {
+                            (atoms::internal(), name.as_str()).encode(env)
+                        } else {
+                            name.as_str().encode(env)
+                        };
+                        (
+                            io::reply_ref_in(frame, env),
+                            atoms::callback(),
+                            handle.encode(env),
+                            target,
+                            args,
+                        )
+                            .encode(env)
+                    })
+                    .is_ok()
         });
         (sent || state.is_cancelled(), state)
     });

@@ -1,6 +1,7 @@
 //! The `erlang` module Python code sees: its Python part (`bootstrap.py`,
 //! `observe.py`), its native builtins (`builtins`), callbacks and sends to
-//! Elixir (`callback`), output to the caller's group leader (`io`),
+//! Elixir (`callback`, and `callback_route`: straight to a call's callback
+//! process), output to the caller's group leader (`io`),
 //! channels and buffers and their GIL-free waits (`channel`, `buffer`,
 //! `blocking`), and logging, tracing and the fork and process guards
 //! (`observe`), and Python threads that run no job: the call they were
@@ -9,6 +10,7 @@ pub mod blocking;
 pub mod buffer;
 pub mod builtins;
 pub mod callback;
+pub mod callback_route;
 pub mod channel;
 pub mod io;
 pub mod observe;

@@ -892,6 +892,8 @@ pub struct JobState {
     /// caller, with the Interrupted error); a wait on a channel or buffer
     /// takes it (see `blocking::wait`).
     pub interrupt_asked: AtomicBool,
+    /// Where its callbacks go once its caller started a process for them.
+    pub callback_route: crate::callback_route::Route,
 }
 
 pub struct JobRes(pub Arc<JobState>);
@@ -925,6 +927,7 @@ impl JobState {
             io_sent: Mutex::new(0),
             ended: AtomicBool::new(false),
             interrupt_asked: AtomicBool::new(false),
+            callback_route: Default::default(),
         })
     }
 

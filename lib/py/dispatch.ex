@@ -54,7 +54,7 @@ defmodule Py.Dispatch do
     case Keyword.fetch(opts, :context) do
       {:ok, context} ->
         with {:ok, handle} <- Context.handle(Py.Options.context!(context)) do
-          case Context.run(handle, nil, request, timeout) do
+          case Context.Call.run(handle, nil, request, timeout) do
             # Its native context was closed under it (its slot was replaced
             # or re-made) and the request never ran: renew it, once.
             {:error, :not_queued} -> renew_and_run(handle, request, timeout)
@@ -110,7 +110,7 @@ defmodule Py.Dispatch do
   defp run_bound(request, pool, timeout, retry?, bound) do
     case bound do
       {:ok, {handle, namespace, kind}} ->
-        case {Context.run(handle, namespace, request, timeout), kind} do
+        case {Context.Call.run(handle, namespace, request, timeout), kind} do
           {{:error, :not_queued}, :pool} when retry? ->
             # The bound pool context had stopped, was retired or its slot
             # was re-made; the request never ran: rebind (Pool.pick renews
@@ -193,7 +193,7 @@ defmodule Py.Dispatch do
 
   defp renew_and_run({pid, _ref}, request, timeout) do
     case Context.renew(pid) do
-      {:ok, handle} -> handle |> Context.run(nil, request, timeout) |> closed_if_not_queued()
+      {:ok, handle} -> handle |> Context.Call.run(nil, request, timeout) |> closed_if_not_queued()
       {:error, _} -> {:error, Error.closed()}
     end
   catch

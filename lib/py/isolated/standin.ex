@@ -7,7 +7,7 @@ defmodule Py.Isolated.Standin do
   # Two ways in:
   #
   #   * the distribution path (`{:py_run, ...}`): a runner per request
-  #     calls the context as a local process would (`Py.Context.run/5`),
+  #     calls the context as a local process would (`Py.Context.Call.run/5`),
   #     with Python's output going to the caller's group leader and
   #     callbacks and events forwarded to the process that waits on the
   #     origin (`Py.Isolated.Call`). A runner per request lets a callback
@@ -189,13 +189,14 @@ defmodule Py.Isolated.Standin do
   defp run(handle, namespace, {context, own_namespace?, request, timeout, table, forward}) do
     request = Objects.resolve(request, table)
 
-    case Py.Context.run(handle, namespace, request, timeout, forward) do
+    case Py.Context.Call.run(handle, namespace, request, timeout, forward) do
       # The context's thread was replaced (retired) with this request
       # queued: it never ran; run it on the fresh one.
       {:error, :not_queued} ->
         with {:ok, {_pid, ref} = handle} <- renew(context),
              namespace = if(own_namespace?, do: Py.Native.namespace_new(ref)),
-             {:error, :not_queued} <- Py.Context.run(handle, namespace, request, timeout, forward) do
+             {:error, :not_queued} <-
+               Py.Context.Call.run(handle, namespace, request, timeout, forward) do
           {:error, Py.Error.closed()}
         else
           {:error, %Py.Error{}} = error -> error

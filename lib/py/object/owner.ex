@@ -2,7 +2,7 @@ defmodule Py.Object.Owner do
   @moduledoc false
   # Runs a request on the thread that owns a `%Py.Object{}` (its
   # interpreter), outside any context's namespace, and waits for the reply
-  # as a call on a context does (`Py.Context.await_reply/4`: callbacks
+  # as a call on a context does (`Py.Context.Call.await_reply/5`: callbacks
   # served, events dispatched, output complete on return, nothing left in
   # the mailbox). Used for requests whose receiver is an object
   # (in the parallel pool an object is usable only in its own interpreter)
@@ -23,7 +23,7 @@ defmodule Py.Object.Owner do
   # An object of an isolated or remote context: the request goes there.
   def run_isolated(owner, request, timeout) do
     case Py.Context.handle(owner) do
-      {:ok, handle} -> Py.Context.run(handle, nil, request, timeout)
+      {:ok, handle} -> Py.Context.Call.run(handle, nil, request, timeout)
       {:error, _} -> {:error, Py.Error.closed()}
     end
   end
@@ -33,7 +33,7 @@ defmodule Py.Object.Owner do
     group_leader = Py.GroupLeader.local()
 
     with {:ok, job} <- submit(ref, tag, group_leader, request),
-         {:ok, _} = ok <- Py.Context.await_reply(tag, job, timeout, group_leader) do
+         {:ok, _} = ok <- Py.Context.Call.await_reply(tag, job, timeout, group_leader) do
       ok
     else
       {:error, %Py.Error{}} = error -> error

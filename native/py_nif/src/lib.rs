@@ -18,11 +18,12 @@ mod venv;
 use erlang::{blocking, buffer, builtins, callback, callback_route, channel, io, observe, threads};
 #[cfg(all(feature = "parallel", Py_3_12))]
 use interp::slot;
-use interp::{runtime, worker};
+use interp::{context, job, runtime, worker};
 
+use context::{Context, ContextRes, Namespace, NamespaceRes};
+use job::{Cancel, Job, JobRes, JobState};
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 use std::time::Duration;
-use worker::{Cancel, Context, ContextRes, Job, JobRes, JobState, Namespace, NamespaceRes};
 
 /// Starts the interpreter for `executable` (once per VM). Returns the
 /// Python version and the libpython path that was made globally visible.

@@ -20,11 +20,12 @@
 //! `:auto` (convert the result), `:object` (return a `%Py.Object{}`) or
 //! `:array` (a `%Py.Array{}` of a buffer-protocol object).
 use crate::atoms;
+use crate::context::Namespace;
 use crate::convert::{to_py, to_term};
 use crate::error::{Failure, JobResult};
 use crate::interp::leftovers;
 use crate::object;
-use crate::worker::{Namespace, Runner};
+use crate::worker::Runner;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};

@@ -10,7 +10,7 @@
 //! returns, so output is complete when the call returns.
 use crate::atoms;
 use crate::builtins::builtin;
-use crate::worker::JobState;
+use crate::job::JobState;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyCFunction};
 use rustler::env::SavedTerm;

@@ -15,7 +15,8 @@
 use crate::atoms;
 use crate::builtins::{self, builtin};
 use crate::io;
-use crate::worker::{self, JobState};
+use crate::job::JobState;
+use crate::worker;
 use parking_lot::Mutex;
 use pyo3::ffi;
 use pyo3::prelude::*;

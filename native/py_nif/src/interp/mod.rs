@@ -1,6 +1,7 @@
 //! Interpreter threads: the runtime thread that starts CPython and raises
-//! interrupts (`runtime`), runners and the contexts and jobs on them
-//! (`worker`), the parallel pool's sub-interpreter slots (`slot`), and the
+//! interrupts (`runtime`), runners (`worker`), the contexts on them and
+//! their namespaces (`context`), the jobs they run (`job`), the parallel
+//! pool's sub-interpreter slots (`slot`), and the
 //! watch that cancels the jobs of callers that died (`watch`), and a
 //! runner's event loop run between jobs (`idle_loop`), how long a
 //! waiting runner polls (`spin`), internal calls run beside a busy
@@ -11,8 +12,10 @@
 pub mod arena_cache;
 pub mod beside;
 pub mod changes;
+pub mod context;
 pub mod env_pool;
 pub mod idle_loop;
+pub mod job;
 pub mod leftovers;
 pub mod runtime;
 #[cfg(all(feature = "parallel", Py_3_12))]

@@ -11,7 +11,8 @@
 //! is checked the same way when it is taken (`Job::caller_gone`). So a
 //! dead caller's job stops within about two ticks, and calls shorter than a
 //! tick pay two clock reads and a short lock.
-use super::worker::{JobRes, Runner};
+use super::job::JobRes;
+use super::worker::Runner;
 use parking_lot::Mutex;
 use rustler::{LocalPid, ResourceArc};
 use std::sync::{Arc, OnceLock, Weak};

@@ -24,7 +24,8 @@
 mod socket;
 
 use crate::atoms;
-use crate::worker::{Context, Job, JobRes, JobState, NamespaceRes};
+use crate::context::{Context, NamespaceRes};
+use crate::job::{Job, JobRes, JobState};
 use parking_lot::Mutex;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv, Resource, ResourceArc, Term};

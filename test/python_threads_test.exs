@@ -67,4 +67,60 @@ defmodule Py.PythonThreadsTest do
     assert Py.Context.exec(ctx, code) == :ok
     assert Py.Context.eval(ctx, "errors") == {:ok, ["UnknownFunctionError"]}
   end
+
+  describe "the process serving a thread's calls" do
+    setup do
+      Py.register_function(:thread_whoami, fn -> self() end)
+      Py.register_function(:thread_suicide, fn -> Process.exit(self(), :kill) end)
+
+      on_exit(fn ->
+        Py.unregister_function(:thread_whoami)
+        Py.unregister_function(:thread_suicide)
+      end)
+    end
+
+    test "serves all of the thread's calls, and ends with the thread" do
+      ctx = start_supervised!(Py.Context)
+
+      :ok =
+        Py.Context.exec(ctx, """
+        import erlang, threading
+        servers = []
+        t = threading.Thread(target=lambda: servers.extend(erlang.thread_whoami() for _ in range(3)))
+        t.start()
+        t.join()
+        """)
+
+      assert {:ok, [server, server, server]} = Py.Context.eval(ctx, "servers")
+      assert is_pid(server)
+      ref = Process.monitor(server)
+      assert_receive {:DOWN, ^ref, :process, ^server, _}, 5_000
+    end
+
+    test "one that died is replaced for the thread's next call" do
+      ctx = start_supervised!(Py.Context)
+
+      :ok =
+        Py.Context.exec(ctx, """
+        import erlang, threading
+        out = []
+        def run():
+            out.append(erlang.thread_whoami())
+            try:
+                erlang.thread_suicide()
+            except erlang.Error as e:
+                out.append(str(e))
+            out.append(erlang.thread_whoami())
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+        """)
+
+      assert {:ok, [first, message, second]} = Py.Context.eval(ctx, "out")
+      assert message =~ "thread_suicide"
+      assert message =~ "ended before it answered"
+      assert is_pid(first) and is_pid(second) and first != second
+      refute Process.alive?(first)
+    end
+  end
 end

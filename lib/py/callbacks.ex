@@ -119,10 +119,41 @@ defmodule Py.Callbacks do
     Enum.each(bindings, fn {key, value} -> Process.put(key, value) end)
   end
 
+  # How long a process serving a Python thread's calls waits for the next
+  # one before it ends (the thread sends to it only within half of this;
+  # see native/py_nif/src/erlang/thread_route.rs).
+  @thread_idle 60_000
+
   @doc false
-  # A call from a Python thread outside any call (served by the event
-  # sink). In an isolated context's process the functions are on the
-  # origin node: it runs there.
+  # Serves the calls of one Python thread that runs outside any call: its
+  # first comes from the event sink, which spawned this process; the
+  # thread's later ones come straight from the thread, which learns this
+  # process from the answer. Each runs with the group leader of the call
+  # that started the thread while that call runs, else the sink's. Ends
+  # when the thread ends, or after @thread_idle ms without a call.
+  def serve_thread(handle, name, args, group_leader) do
+    serve_thread(handle, name, args, group_leader, Process.group_leader())
+  end
+
+  defp serve_thread(handle, name, args, group_leader, default) do
+    Process.group_leader(self(), if(is_pid(group_leader), do: group_leader, else: default))
+    Py.Native.Large.thread_reply(handle, run_for_thread(name, args))
+
+    receive do
+      {:py_thread_call, handle, name, args, group_leader} ->
+        serve_thread(handle, name, args, group_leader, default)
+
+      :py_thread_ended ->
+        :ok
+    after
+      @thread_idle -> :ok
+    end
+  end
+
+  @doc false
+  # A call from a Python thread outside any call (see serve_thread/4). In
+  # an isolated context's process the functions are on the origin node: it
+  # runs there.
   def run_for_thread(name, args) do
     case Application.get_env(:py, :isolated_origin) do
       nil -> run(name, args)

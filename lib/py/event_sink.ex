@@ -33,15 +33,11 @@ defmodule Py.EventSink do
   end
 
   # A registered function called from a Python thread outside any call:
-  # run in a process of its own (calls from several threads run at once),
-  # with the group leader of the call that started the thread while that
-  # call runs; the thread waits for the answer.
+  # run in a process of its own, which then serves the thread's later calls
+  # (calls from several threads run at once; see Py.Callbacks.serve_thread/4);
+  # the thread waits for the answer.
   def handle_info({:py_thread_call, handle, name, args, group_leader}, state) do
-    spawn(fn ->
-      if is_pid(group_leader), do: Process.group_leader(self(), group_leader)
-      Py.Native.Large.thread_reply(handle, Py.Callbacks.run_for_thread(name, args))
-    end)
-
+    spawn(fn -> Py.Callbacks.serve_thread(handle, name, args, group_leader) end)
     {:noreply, state}
   end
 

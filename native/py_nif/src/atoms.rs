@@ -60,6 +60,7 @@ rustler::atoms! {
     py_state,
     py_thread_call,
     py_callback,
+    py_thread_ended,
     py_output,
     cell,
     keep_exception,

@@ -15,7 +15,10 @@ mod request;
 mod venv;
 
 // The crate's paths name these modules directly (`crate::worker`, ...).
-use erlang::{blocking, buffer, builtins, callback, callback_route, channel, io, observe, threads};
+use erlang::{
+    blocking, buffer, builtins, callback, callback_route, channel, io, observe, thread_route,
+    threads,
+};
 #[cfg(all(feature = "parallel", Py_3_12))]
 use interp::slot;
 use interp::{context, job, runtime, worker};
@@ -445,21 +448,26 @@ fn sink_set(pid: Option<LocalPid>) -> rustler::Atom {
 /// outside any call: `{:ok, value}` or `{:error, message}`.
 /// `:large` as `callback_reply`.
 #[rustler::nif]
-fn thread_reply(handle: ResourceArc<callback::ThreadReplyRes>, result: Term) -> rustler::Atom {
+fn thread_reply(
+    env: Env,
+    handle: ResourceArc<callback::ThreadReplyRes>,
+    result: Term,
+) -> rustler::Atom {
     if !copy_cost::cheap(result) {
         return atoms::large();
     }
-    callback::thread_reply(&handle, result);
+    callback::thread_reply(&handle, result, env.pid());
     atoms::ok()
 }
 
 /// `thread_reply` of a large answer, copied on a dirty scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn thread_reply_large(
+    env: Env,
     handle: ResourceArc<callback::ThreadReplyRes>,
     result: Term,
 ) -> rustler::Atom {
-    callback::thread_reply(&handle, result);
+    callback::thread_reply(&handle, result, env.pid());
     atoms::ok()
 }
 

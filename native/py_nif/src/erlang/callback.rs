@@ -14,6 +14,7 @@ use crate::builtins::{self, builtin};
 use crate::convert::{to_py, to_term_in};
 use crate::interp::changes::Changes;
 use crate::io;
+use crate::thread_route;
 use crate::worker::{self, Msg, Runner};
 use parking_lot::RwLock;
 use pyo3::exceptions::PyRuntimeError;
@@ -238,19 +239,24 @@ fn decode_answer(
     })
 }
 
-/// Where the sink's answer to an internal call from a thread outside any
-/// call goes: the waiting thread's channel.
-pub struct ThreadReplyRes(parking_lot::Mutex<Option<flume::Sender<(OwnedEnv, SavedTerm)>>>);
+/// The answer to a call from a thread outside any call, and the process
+/// that answered it.
+type ThreadAnswer = (OwnedEnv, SavedTerm, LocalPid);
+
+/// Where the answer to a call from a thread outside any call goes: the
+/// waiting thread's channel.
+pub struct ThreadReplyRes(parking_lot::Mutex<Option<flume::Sender<ThreadAnswer>>>);
 
 #[rustler::resource_impl]
 impl Resource for ThreadReplyRes {}
 
-/// Delivers the sink's answer to a waiting thread.
-pub fn thread_reply(handle: &ThreadReplyRes, result: rustler::Term) {
+/// Delivers an answer to a waiting thread; `server` is the process that
+/// answered (a registered function's: it serves the thread's next call).
+pub fn thread_reply(handle: &ThreadReplyRes, result: rustler::Term, server: LocalPid) {
     if let Some(tx) = handle.0.lock().take() {
         let env = OwnedEnv::new();
         let saved = env.save(result);
-        let _ = tx.send((env, saved));
+        let _ = tx.send((env, saved, server));
     }
 }
 
@@ -288,8 +294,9 @@ const THREAD_ANSWER_SPIN: std::time::Duration = std::time::Duration::from_micros
 /// A call into Elixir from a thread that runs no job (a thread Python code
 /// started: `threading`, `concurrent.futures`, a library's): the event sink
 /// process serves it (py's own functions at once, a registered function in
-/// a process of its own, so calls from several threads run concurrently),
-/// while this thread waits without the GIL.
+/// a process of its own, which then serves the thread's later calls, so
+/// calls from several threads run concurrently; see `thread_route`), while
+/// this thread waits without the GIL.
 fn call_via_sink(
     py: Python<'_>,
     name: &str,
@@ -312,25 +319,42 @@ fn call_via_sink(
     // output goes to that call's group leader.
     let group_leader = crate::threads::group_leader();
     let mut env = OwnedEnv::new();
-    let sent = env.send_and_clear(&sink, |env| {
-        let args = converted.run(|own| saved.load(own).in_env(env));
-        if internal {
-            (atoms::py_state(), handle.encode(env), name, args).encode(env)
-        } else {
-            let group_leader = match group_leader {
-                Some(pid) => pid.encode(env),
-                None => atoms::nil().encode(env),
-            };
-            (
-                atoms::py_thread_call(),
-                handle.encode(env),
-                name,
-                args,
-                group_leader,
-            )
-                .encode(env)
+    let mut send_to = |to: &LocalPid| {
+        env.send_and_clear(to, |env| {
+            let args = converted.run(|own| saved.load(own).in_env(env));
+            if internal {
+                (atoms::py_state(), handle.encode(env), name, args).encode(env)
+            } else {
+                let group_leader = match group_leader {
+                    Some(pid) => pid.encode(env),
+                    None => atoms::nil().encode(env),
+                };
+                (
+                    atoms::py_thread_call(),
+                    handle.encode(env),
+                    name,
+                    args,
+                    group_leader,
+                )
+                    .encode(env)
+            }
+        })
+    };
+    // The process that served this thread's last call, else the sink (see
+    // `thread_route`).
+    let server = if internal {
+        None
+    } else {
+        thread_route::server()
+    };
+    let sent = match server {
+        Some(server) if send_to(&server).is_ok() => Ok(()),
+        Some(_) => {
+            thread_route::forget();
+            send_to(&sink)
         }
-    });
+        None => send_to(&sink),
+    };
     // If the sink drops the request, the handle (and the sender) go with it.
     drop(handle);
     if sent.is_err() {
@@ -351,12 +375,22 @@ fn call_via_sink(
         answer
     };
     match answer {
-        Ok((env, result)) => decode_answer(py, name, &env, &result),
-        Err(_) => Err(builtins::erlang_error(
-            py,
-            "Error",
-            format!("erlang.{name}: py's event sink stopped before it answered"),
-        )),
+        Ok((env, result, server)) => {
+            if !internal {
+                thread_route::answered_by(server);
+            }
+            decode_answer(py, name, &env, &result)
+        }
+        Err(_) => {
+            // The process that had the call ended without answering: the
+            // next call goes to the sink again.
+            thread_route::forget();
+            Err(builtins::erlang_error(
+                py,
+                "Error",
+                format!("erlang.{name}: the process serving this call ended before it answered"),
+            ))
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! channels and buffers and their GIL-free waits (`channel`, `buffer`,
 //! `blocking`), and logging, tracing and the fork and process guards
 //! (`observe`), and Python threads that run no job: the call they were
-//! started in, services' stop tokens (`threads`, `threads.py`).
+//! started in, services' stop tokens (`threads`, `threads.py`), the process
+//! that serves their calls to Elixir (`thread_route`).
 pub mod blocking;
 pub mod buffer;
 pub mod builtins;
@@ -14,4 +15,5 @@ pub mod callback_route;
 pub mod channel;
 pub mod io;
 pub mod observe;
+pub mod thread_route;
 pub mod threads;

@@ -254,7 +254,7 @@ impl Resource for ThreadReplyRes {}
 /// answered (a registered function's: it serves the thread's next call).
 pub fn thread_reply(handle: &ThreadReplyRes, result: rustler::Term, server: LocalPid) {
     if let Some(tx) = handle.0.lock().take() {
-        let env = OwnedEnv::new();
+        let env = crate::interp::env_pool::take();
         let saved = env.save(result);
         let _ = tx.send((env, saved, server));
     }
@@ -318,7 +318,7 @@ fn call_via_sink(
     // A thread started during a call that still runs: the callback's
     // output goes to that call's group leader.
     let group_leader = crate::threads::group_leader();
-    let mut env = OwnedEnv::new();
+    let mut env = crate::interp::env_pool::take();
     let mut send_to = |to: &LocalPid| {
         env.send_and_clear(to, |env| {
             let args = converted.run(|own| saved.load(own).in_env(env));
@@ -357,6 +357,8 @@ fn call_via_sink(
     };
     // If the sink drops the request, the handle (and the sender) go with it.
     drop(handle);
+    crate::interp::env_pool::give(env);
+    crate::interp::env_pool::give(converted);
     if sent.is_err() {
         return Err(builtins::erlang_error(
             py,
@@ -379,7 +381,9 @@ fn call_via_sink(
             if !internal {
                 thread_route::answered_by(server);
             }
-            decode_answer(py, name, &env, &result)
+            let answer = decode_answer(py, name, &env, &result);
+            crate::interp::env_pool::give(env);
+            answer
         }
         Err(_) => {
             // The process that had the call ended without answering: the

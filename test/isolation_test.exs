@@ -78,9 +78,19 @@ defmodule Py.IsolationTest do
                Py.Context.eval(ctx, "__import__('erlang').call('iso_double', 'a', 'b')")
 
       assert message =~ "ArithmeticError"
+
+      # A function that ends its own process normally, without an answer.
+      Py.register_function(:iso_quit, fn -> Process.exit(self(), :normal) end)
+
+      assert {:error, %Py.Error{type: "erlang.Error", message: message}} =
+               Py.Context.eval(ctx, "__import__('erlang').call('iso_quit')", %{}, timeout: 30_000)
+
+      assert message =~ "iso_quit"
+      assert message =~ "normal"
     after
       Py.unregister_function(:iso_double)
       Py.unregister_function(:iso_reenter)
+      Py.unregister_function(:iso_quit)
     end
 
     test "Python's logging reaches this VM's Logger" do

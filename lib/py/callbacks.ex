@@ -33,17 +33,24 @@ defmodule Py.Callbacks do
   # Runs a callback in a process of its own, monitored (not linked) by the
   # caller, which keeps waiting for its Python call; with the caller's
   # bindings and group leader, so Python called from the callback runs on
-  # the same context. Returns `{pid, monitor}`. A process that ends without
-  # answering (killed, a linked process crashed) is answered for by the
-  # caller (`exited/3`), so its exit never reaches the caller.
+  # the same context. Returns `{pid, monitor}`. The process ends with
+  # `answered_reason/0` once it has answered; one that ends otherwise
+  # (killed, a linked process crashed, `Process.exit(self(), :normal)` in
+  # the function) is answered for by the caller (`exited/3`), so its exit
+  # never reaches the caller.
   def spawn_callback(handle, name, args) do
     inherited = inheritance()
 
     spawn_monitor(fn ->
       inherit(inherited)
       reply(handle, run(name, args))
+      exit(answered_reason())
     end)
   end
+
+  @doc false
+  # The exit reason of a spawn_callback/3 process that answered.
+  def answered_reason, do: {:shutdown, :py_answered}
 
   @doc false
   # Like spawn_callback/3 for a call on a local context, but the process

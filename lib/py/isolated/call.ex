@@ -221,7 +221,9 @@ defmodule Py.Isolated.Call do
 
       {:DOWN, cb_ref, :process, _, reason} when is_map_key(callbacks, cb_ref) ->
         {{_pid, reply, name}, callbacks} = Map.pop(callbacks, cb_ref)
-        if reason != :normal, do: Py.Callbacks.exited(reply, name, reason)
+
+        if reason != Py.Callbacks.answered_reason(),
+          do: Py.Callbacks.exited(reply, name, reason)
 
         await(call, deadline, callbacks)
 

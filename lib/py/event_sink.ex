@@ -4,7 +4,7 @@ defmodule Py.EventSink do
   # call (the native side knows this process's pid), and dispatches every
   # Python event, wherever it arrives. It also serves erlang.state_* for
   # those threads. Events raised during a call go to the
-  # calling process instead (see Py.Context's await loop).
+  # calling process instead (see Py.Context.Call's await loop).
   use GenServer
 
   def start_link(_opts), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)

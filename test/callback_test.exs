@@ -300,35 +300,40 @@ defmodule Py.CallbackTest do
 
   test "a call's later callbacks go straight to the process that ran its first" do
     test = self()
+    Py.register_function(:report, fn -> :ok end)
 
-    # During the first callback the test suspends the calling process: the
-    # second one can only reach its process if it does not go through the
-    # caller.
-    Py.register_function(:suspend_caller, fn caller ->
-      send(test, {:suspend, caller, self()})
+    caller =
+      spawn(fn ->
+        receive do
+          :go ->
+            erlang = "__import__('erlang')"
+            send(test, {:result, Py.eval("[#{erlang}.report() for _ in range(3)]")})
+        end
 
-      receive do
-        :suspended -> :ok
-      end
-    end)
+        receive do
+          :done -> :ok
+        end
+      end)
 
-    Py.register_function(:report, fn ->
-      send(test, :second_callback_ran)
-      :ok
-    end)
+    # Every message the calling process takes is traced to this one.
+    1 = :erlang.trace(caller, true, [:receive])
+    send(caller, :go)
+    assert_receive {:result, {:ok, ["ok", "ok", "ok"]}}, 5_000
+    ref = :erlang.trace_delivered(caller)
+    assert_receive {:trace_delivered, ^caller, ^ref}, 5_000
+    send(caller, :done)
 
-    spawn(fn ->
-      erlang = "__import__('erlang')"
-      code = "[#{erlang}.suspend_caller(#{erlang}.self()), #{erlang}.report()]"
-      send(test, {:result, Py.eval(code)})
-    end)
+    # Only the first of the three came through the caller.
+    assert [_first] = callback_requests_taken(caller)
+  end
 
-    assert_receive {:suspend, caller, callback_process}, 5_000
-    true = :erlang.suspend_process(caller)
-    send(callback_process, :suspended)
-    assert_receive :second_callback_ran, 5_000
-    true = :erlang.resume_process(caller)
-    assert_receive {:result, {:ok, ["ok", "ok"]}}, 5_000
+  defp callback_requests_taken(caller) do
+    receive do
+      {:trace, ^caller, :receive, {_tag, :callback, _handle, _name, _args}} = request ->
+        [request | callback_requests_taken(caller)]
+    after
+      0 -> []
+    end
   end
 
   test "unregister_function removes a name" do
